@@ -1,0 +1,40 @@
+"""The one exception hierarchy of orchestrate.
+
+    OrchestrateError            anything orchestrate raises on purpose; `str()` is one clear line
+    ├── TaskFileError           a task file is missing, unreadable or invalid (CLI exit status 2)
+    ├── BackendError            a backend could not serve a request
+    │   └── BackendUnavailable  the server cannot be reached or is not ready
+    └── RunError                a run could not produce a result (e.g. every thread failed)
+
+The CLI turns each of these into a single line on stderr and a non-zero exit status; it never
+shows a traceback for them.
+"""
+
+from __future__ import annotations
+
+
+class OrchestrateError(Exception):
+    """Base class of every error orchestrate raises on purpose."""
+
+
+class TaskFileError(OrchestrateError):
+    """A task file is missing, unreadable, not YAML, or does not match the task schema."""
+
+    def __init__(self, path: str, message: str, field: str | None = None) -> None:
+        self.path = path
+        self.field = field
+        self.message = message
+        where = f"{path}: {field}: " if field else f"{path}: "
+        super().__init__(where + message)
+
+
+class BackendError(OrchestrateError):
+    """A backend failed to serve a request."""
+
+
+class BackendUnavailable(BackendError):
+    """The backend's server cannot be reached or is not ready."""
+
+
+class RunError(OrchestrateError):
+    """A run could not produce a result."""
