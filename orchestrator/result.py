@@ -1,0 +1,76 @@
+"""What a run returns and what `--json` prints: the answer, the votes, every thread, and the cost."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel
+
+from orchestrator.backends.base import BackendInfo, Usage
+
+
+class ThreadStatus(StrEnum):
+    DONE = "done"
+    LENGTH = "length"
+    ABORTED = "aborted"
+    FAILED = "failed"
+
+
+class ThreadReport(BaseModel):
+    index: int
+    request_id: str
+    status: ThreadStatus
+    answer: str | None
+    tokens: int
+    prompt_tokens: int
+    cached_tokens: int
+    reasoning_tokens: int
+    wall_s: float
+    text: str
+    error: str | None = None
+
+
+class UsageReport(BaseModel):
+    """Token totals over every request of the run, the prefix warm-up included."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+    requests: int = 0
+
+    def add(self, usage: Usage) -> None:
+        self.prompt_tokens += usage.prompt_tokens
+        self.completion_tokens += usage.completion_tokens
+        self.cached_tokens += usage.cached_tokens
+        self.reasoning_tokens += usage.reasoning_tokens
+        self.requests += 1
+
+    @property
+    def cache_hit_rate(self) -> float:
+        return self.cached_tokens / self.prompt_tokens if self.prompt_tokens else 0.0
+
+
+class BackendReport(BaseModel):
+    kind: str
+    model: str
+    simulated: bool
+    stats: dict[str, Any]
+
+    @classmethod
+    def from_info(cls, info: BackendInfo) -> BackendReport:
+        return cls(kind=info.kind, model=info.model, simulated=info.simulated, stats=dict(info.stats))
+
+
+class RunResult(BaseModel):
+    task: str
+    answer: str | None
+    votes: dict[str, int]
+    support: float
+    threads: list[ThreadReport]
+    usage: UsageReport
+    wall_s: float
+    critical_path_tokens: int
+    tokens_saved: int = 0
+    backend: BackendReport

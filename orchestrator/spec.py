@@ -1,0 +1,137 @@
+"""The task file: pydantic models and the YAML loader that turns every problem into one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from orchestrator.backends.sim.config import SimConfig
+from orchestrator.errors import TaskFileError
+
+MAX_TASK_FILE_BYTES = 1_000_000
+
+DEFAULT_PROMPT = (
+    "Solve the following problem. Think step by step, then give the final answer "
+    "as \\boxed{answer}.\n\nProblem: {task}\n\nSolution:"
+)
+
+
+class Strategy(BaseModel):
+    """How one reasoning step is sampled: N threads on one shared prompt prefix."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    threads: int = Field(8, ge=1, le=4096)
+    max_tokens: int = Field(2048, ge=1, le=1_000_000)
+    temperature: float = Field(0.7, ge=0.0, le=2.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    seed: int | None = None
+    prompt: str = Field(DEFAULT_PROMPT, min_length=1)
+
+    @field_validator("prompt")
+    @classmethod
+    def _has_task_placeholder(cls, template: str) -> str:
+        if "{task}" not in template:
+            raise ValueError("the prompt template must contain {task}")
+        return template
+
+    def render(self, task: str) -> str:
+        """The prompt all threads share, byte for byte."""
+        return self.prompt.replace("{task}", task)
+
+
+class TaskSpec(BaseModel):
+    """A whole task file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    task: str = Field(min_length=1)
+    backend: SimConfig = SimConfig()
+    strategy: Strategy = Strategy()
+
+
+def load_task(path: str | Path) -> TaskSpec:
+    """Read and validate a task file; every problem raises `TaskFileError` with one clear line."""
+    name = str(path)
+    data = _parse_yaml(name, _read_text(Path(path)))
+    return parse_task(data, source=name)
+
+
+def parse_task(data: Any, source: str = "<task>") -> TaskSpec:
+    """Validate already-parsed task data."""
+    if data is None:
+        raise TaskFileError(source, "the file is empty; it needs at least a 'task:' key")
+    if not isinstance(data, dict):
+        raise TaskFileError(source, f"expected a mapping of keys (task:, backend:, strategy:), got {_kind(data)}")
+    try:
+        return TaskSpec.model_validate(data)
+    except ValidationError as error:
+        raise _task_error(source, error) from None
+
+
+def _read_text(path: Path) -> str:
+    name = str(path)
+    if not path.exists():
+        raise TaskFileError(name, "no such file")
+    if not path.is_file():
+        raise TaskFileError(name, "not a regular file")
+    if path.stat().st_size > MAX_TASK_FILE_BYTES:
+        raise TaskFileError(name, f"the file is larger than {MAX_TASK_FILE_BYTES:,} bytes")
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise TaskFileError(name, f"not UTF-8 text (byte {error.start})") from None
+    except OSError as error:
+        raise TaskFileError(name, f"cannot read: {error.strerror}") from None
+
+
+def _parse_yaml(name: str, text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise TaskFileError(name, f"not valid YAML{_yaml_position(error)}: {_yaml_problem(error)}") from None
+
+
+def _yaml_position(error: yaml.YAMLError) -> str:
+    mark = getattr(error, "problem_mark", None)
+    return f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    return str(getattr(error, "problem", None) or error).splitlines()[0]
+
+
+def _task_error(source: str, error: ValidationError) -> TaskFileError:
+    first = error.errors()[0]
+    field = ".".join(str(part) for part in first["loc"]) or None
+    more = error.error_count() - 1
+    suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+    return TaskFileError(source, _describe(first) + suffix, field)
+
+
+def _describe(detail: Any) -> str:
+    if detail["type"] == "extra_forbidden":
+        return f"unknown key (allowed: {', '.join(_allowed_keys(detail['loc']))})"
+    if detail["type"] == "missing":
+        return "required key is missing"
+    given = detail.get("input")
+    shown = repr(given) if isinstance(given, str | int | float | bool) else _kind(given)
+    return f"{detail['msg']} (got {_shorten(shown)})"
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    model: Any = TaskSpec
+    for part in loc[:-1]:
+        model = model.model_fields[part].annotation
+    return list(model.model_fields)
+
+
+def _kind(value: Any) -> str:
+    return {list: "a list", str: "a string", dict: "a mapping"}.get(type(value), type(value).__name__)
+
+
+def _shorten(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
