@@ -29,8 +29,9 @@ def _votes(result: RunResult) -> Table:
 
 def _cost(result: RunResult) -> Table:
     simulated = result.backend.simulated
-    title = "Cost (SIMULATED: figures from the embedded simulator, not a GPU)" if simulated else "Cost"
-    table = Table(title=title, title_justify="left", box=None, padding=(0, 2))
+    title = "Cost [SIMULATED]" if simulated else "Cost"
+    caption = "figures from the embedded simulator, not from a GPU" if simulated else None
+    table = Table(title=title, caption=caption, title_justify="left", caption_justify="left", box=None, padding=(0, 2))
     table.add_column("measure")
     table.add_column("value", justify="right")
     for name, value in cost_rows(result):
