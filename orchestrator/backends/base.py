@@ -63,12 +63,13 @@ class Usage:
 
 @dataclass(frozen=True, slots=True)
 class TextChunk:
-    """Newly generated text; `logprobs` has one entry per token when they were asked for."""
+    """Newly generated text; `logprobs` (and `token_ids`, where the server sends them) have one entry per token."""
 
     text: str
     tokens: int
     logprobs: tuple[float, ...] = ()
     top_logprobs: tuple[tuple[float, ...], ...] = ()
+    token_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

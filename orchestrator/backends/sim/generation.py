@@ -56,7 +56,8 @@ class Generation:
 
     def chunk(self, start: int, end: int) -> TextChunk:
         logprobs = tuple(self.logprobs[start:end]) if self.logprobs is not None else ()
-        return TextChunk(self.text(end, start), end - start, logprobs, self._tops(start, end))
+        ids = tuple(self.token_ids[start:end])
+        return TextChunk(self.text(end, start), end - start, logprobs, self._tops(start, end), ids)
 
     def reasoning_tokens(self, produced: int) -> int:
         """Tokens strictly between `<think>` and `</think>` among the first `produced`, as SGLang counts them."""
