@@ -2,8 +2,8 @@
 
     OrchestrateError            anything orchestrate raises on purpose; `str()` is one clear line
     ├── TaskFileError           a task file is missing, unreadable or invalid (CLI exit status 2)
-    ├── BackendError            a backend could not serve a request
-    │   └── BackendUnavailable  the server cannot be reached or is not ready
+    ├── BackendError            a backend could not serve a request (`retryable`, `status`)
+    │   └── BackendUnavailable  the server cannot be reached or is not ready (retryable)
     └── RunError                a run could not produce a result (e.g. every thread failed)
 
 The CLI turns each of these into a single line on stderr and a non-zero exit status; it never
@@ -29,11 +29,19 @@ class TaskFileError(OrchestrateError):
 
 
 class BackendError(OrchestrateError):
-    """A backend failed to serve a request."""
+    """A backend failed to serve a request; `retryable` says whether sending it again may succeed."""
+
+    def __init__(self, message: str, *, status: int | None = None, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retryable = retryable
 
 
 class BackendUnavailable(BackendError):
     """The backend's server cannot be reached or is not ready."""
+
+    def __init__(self, message: str, *, status: int | None = None, retryable: bool = True) -> None:
+        super().__init__(message, status=status, retryable=retryable)
 
 
 class RunError(OrchestrateError):

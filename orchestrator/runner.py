@@ -7,6 +7,7 @@ from types import TracebackType
 
 from orchestrator.aggregate import majority_vote
 from orchestrator.backends import Backend, create_backend
+from orchestrator.backends.stack import with_limits
 from orchestrator.errors import RunError
 from orchestrator.events import Observer, ignore
 from orchestrator.result import BackendReport, RunResult, ThreadReport, ThreadStatus, UsageReport
@@ -24,7 +25,7 @@ class Orchestrator:
 
     @classmethod
     def from_spec(cls, spec: TaskSpec, observer: Observer = ignore) -> Orchestrator:
-        return cls(create_backend(spec.backend), spec.strategy, observer)
+        return cls(with_limits(create_backend(spec.backend), spec.limits), spec.strategy, observer)
 
     async def run(self, task: str | TaskSpec) -> RunResult:
         """Fan the task out into parallel threads, vote, and report the cost."""

@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from orchestrator.backends.sim.config import SimConfig
+from orchestrator.backends.stack import Limits
 from orchestrator.errors import TaskFileError
 
 MAX_TASK_FILE_BYTES = 1_000_000
@@ -51,6 +52,7 @@ class TaskSpec(BaseModel):
     task: str = Field(min_length=1)
     backend: SimConfig = SimConfig()
     strategy: Strategy = Strategy()
+    limits: Limits = Limits()
 
 
 def load_task(path: str | Path) -> TaskSpec:

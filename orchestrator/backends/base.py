@@ -111,6 +111,13 @@ class Backend(Protocol):
     def info(self) -> BackendInfo: ...
 
 
+async def close_stream(events: AsyncIterator[StreamEvent]) -> None:
+    """Close a stream the consumer is done with, so its backend can abort what is still running."""
+    aclose = getattr(events, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
 async def complete(backend: Backend, request: CompletionRequest) -> Completion:
     """Run `request` to the end and return its `Completion`."""
     async for event in backend.stream(request):
