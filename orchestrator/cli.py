@@ -7,6 +7,7 @@ bad command line, 130 interrupted. Every failure is one line on stderr, never a 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 from collections.abc import Iterator
@@ -15,9 +16,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
-from orchestrator.errors import OrchestrateError, TaskFileError
+from orchestrator.backends.sim.config import SimConfig
+from orchestrator.errors import OrchestrateError, TaskFileError, UsageError
 from orchestrator.events import Observer, ignore
 from orchestrator.progress import LiveProgress
 from orchestrator.report import render_result
@@ -57,6 +60,54 @@ def validate(file: TaskFile) -> None:
         typer.echo(f"{file}: ok ({spec.strategy.threads} threads on backend '{spec.backend.kind}')")
 
 
+@app.command("sim-server")
+def sim_server(
+    host: Annotated[str, typer.Option(help="Address to bind; keep it on loopback.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (SGLang's default is 30000).")] = 30000,
+    model: Annotated[str, typer.Option(help="Timing preset: qwen3-4b, llama-3-8b, qwen3-8b, qwen3-32b.")] = "llama-3-8b",
+    gpu: Annotated[str, typer.Option(help="Timing preset: h100, h200.")] = "h200",
+    time_scale: Annotated[float, typer.Option(help="Real seconds per simulated second; 0 = as fast as possible.")] = 1.0,
+    seed: Annotated[int, typer.Option(help="Seed of the scripted outputs.")] = 0,
+    cache_tokens: Annotated[int | None, typer.Option(help="KV pool size in tokens (default: from GPU memory).")] = None,
+    max_running: Annotated[int, typer.Option(help="Most requests decoding at once.")] = 256,
+    answers: Annotated[str | None, typer.Option(help='Answer distribution as JSON, e.g. \'{"24": 0.7, "20": 0.3}\'.')] = None,
+    model_name: Annotated[str, typer.Option(help="The model name the server reports.")] = "sim-model",
+    reasoning_parser: Annotated[bool, typer.Option(help="Split <think> into reasoning_content on /v1/chat.")] = False,
+    error_rate: Annotated[float, typer.Option(help="Fault: share of requests answered HTTP 500.")] = 0.0,
+    unavailable_rate: Annotated[float, typer.Option(help="Fault: share of requests answered HTTP 503.")] = 0.0,
+    cut_rate: Annotated[float, typer.Option(help="Fault: share of streams cut mid-way.")] = 0.0,
+    token_delay_s: Annotated[float, typer.Option(help="Fault: extra seconds before each streamed chunk.")] = 0.0,
+    loading_s: Annotated[float, typer.Option(help="Fault: answer 503 (loading) for the first seconds.")] = 0.0,
+    ignore_abort: Annotated[bool, typer.Option(help="Fault: accept /abort_request but do nothing.")] = False,
+    fault_seed: Annotated[int, typer.Option(help="Seed of the fault draws.")] = 0,
+) -> None:
+    """Serve the embedded simulator over HTTP with SGLang's protocol (/generate, /v1/..., /metrics)."""
+    with _one_line_errors():
+        config = _sim_config(model=model, gpu=gpu, time_scale=time_scale, seed=seed, cache_tokens=cache_tokens,
+                             max_running=max_running, answers=_json_option("--answers", answers))  # fmt: skip
+        from orchestrator.simserver import Faults, serve
+
+        faults = Faults(error_rate, unavailable_rate, cut_rate, token_delay_s, loading_s, ignore_abort, fault_seed)
+        serve(config, host, port, faults, reasoning_parser, model_name)
+
+
+def _sim_config(**fields: object) -> SimConfig:
+    try:
+        return SimConfig.model_validate(fields)
+    except ValidationError as error:
+        detail = error.errors()[0]
+        raise UsageError(f"--{str(detail['loc'][0]).replace('_', '-')}: {detail['msg']}") from None
+
+
+def _json_option(name: str, text: str | None) -> object:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise UsageError(f"{name}: not valid JSON ({error.msg})") from None
+
+
 def _execute(spec: TaskSpec, show_progress: bool) -> RunResult:
     stderr = Console(stderr=True)
     progress = LiveProgress(stderr, "[simulated]" if spec.backend.kind == "sim" else "") if (
@@ -90,7 +141,7 @@ def _write_atomically(path: Path, text: str) -> None:
 def _one_line_errors() -> Iterator[None]:
     try:
         yield
-    except TaskFileError as error:
+    except (TaskFileError, UsageError) as error:
         _fail(str(error), 2)
     except OrchestrateError as error:
         _fail(str(error), 1)
@@ -104,4 +155,11 @@ def _fail(message: str, status: int) -> None:
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except Exception as error:  # a bug, not bad input: still one line, the traceback on request
+        if os.environ.get("ORCHESTRATE_DEBUG"):
+            raise
+        message = f"error: internal error: {error!r} (set ORCHESTRATE_DEBUG=1 to see the traceback)"
+        Console(stderr=True, highlight=False, soft_wrap=True).print(message, markup=False)
+        sys.exit(1)

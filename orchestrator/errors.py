@@ -2,6 +2,7 @@
 
     OrchestrateError            anything orchestrate raises on purpose; `str()` is one clear line
     ├── TaskFileError           a task file is missing, unreadable or invalid (CLI exit status 2)
+    ├── UsageError              a command-line option is invalid (CLI exit status 2)
     ├── BackendError            a backend could not serve a request (`retryable`, `status`)
     │   └── BackendUnavailable  the server cannot be reached or is not ready (retryable)
     └── RunError                a run could not produce a result (e.g. every thread failed)
@@ -26,6 +27,10 @@ class TaskFileError(OrchestrateError):
         self.message = message
         where = f"{path}: {field}: " if field else f"{path}: "
         super().__init__(where + message)
+
+
+class UsageError(OrchestrateError):
+    """A command-line option has a value orchestrate cannot use."""
 
 
 class BackendError(OrchestrateError):

@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from orchestrator.backends import BACKEND_CONFIGS, BackendConfig
 from orchestrator.backends.sim.config import SimConfig
 from orchestrator.backends.stack import Limits
 from orchestrator.errors import TaskFileError
@@ -50,9 +51,16 @@ class TaskSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     task: str = Field(min_length=1)
-    backend: SimConfig = SimConfig()
+    backend: BackendConfig = SimConfig()
     strategy: Strategy = Strategy()
     limits: Limits = Limits()
+
+    @field_validator("backend", mode="before")
+    @classmethod
+    def _sim_unless_told(cls, backend: Any) -> Any:
+        if isinstance(backend, dict) and "kind" not in backend:
+            return {"kind": "sim", **backend}
+        return backend
 
 
 def load_task(path: str | Path) -> TaskSpec:
@@ -108,7 +116,7 @@ def _yaml_problem(error: yaml.YAMLError) -> str:
 
 def _task_error(source: str, error: ValidationError) -> TaskFileError:
     first = error.errors()[0]
-    field = ".".join(str(part) for part in first["loc"]) or None
+    field = ".".join(str(part) for part in _field_path(first)) or None
     more = error.error_count() - 1
     suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
     return TaskFileError(source, _describe(first) + suffix, field)
@@ -116,15 +124,31 @@ def _task_error(source: str, error: ValidationError) -> TaskFileError:
 
 def _describe(detail: Any) -> str:
     if detail["type"] == "extra_forbidden":
-        return f"unknown key (allowed: {', '.join(_allowed_keys(detail['loc']))})"
+        return f"unknown key (allowed: {', '.join(_allowed_keys(detail))})"
     if detail["type"] == "missing":
         return "required key is missing"
+    message = detail["msg"].removeprefix("Value error, ")
     given = detail.get("input")
     shown = repr(given) if isinstance(given, str | int | float | bool) else _kind(given)
-    return f"{detail['msg']} (got {_shorten(shown)})"
+    if detail["type"].startswith("union_tag") or shown in message:
+        return message
+    return f"{message} (got {_shorten(shown)})"
 
 
-def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+def _field_path(detail: Any) -> tuple[Any, ...]:
+    """The error's location as the user wrote it: `backend.url`, not pydantic's `backend.sglang.url`."""
+    loc = tuple(detail["loc"])
+    if loc[:1] == ("backend",) and loc[1:2] and loc[1] in BACKEND_CONFIGS:
+        loc = ("backend",) + loc[2:]
+    if detail["type"].startswith("union_tag"):
+        loc += ("kind",)
+    return loc
+
+
+def _allowed_keys(detail: Any) -> list[str]:
+    loc = tuple(detail["loc"])
+    if loc[:1] == ("backend",) and len(loc) == 3:
+        return list(BACKEND_CONFIGS[loc[1]].model_fields)
     model: Any = TaskSpec
     for part in loc[:-1]:
         model = model.model_fields[part].annotation

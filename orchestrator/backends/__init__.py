@@ -13,23 +13,39 @@ from orchestrator.backends.base import (
     complete,
     new_request_id,
 )
+from typing import Annotated
+
+from pydantic import BaseModel, Field
+
+from orchestrator.backends.openai import OpenAIBackend, OpenAIConfig
+from orchestrator.backends.sglang import SGLangBackend, SGLangConfig
 from orchestrator.backends.sim import SimBackend, SimConfig
 
-BackendConfig = SimConfig
+BackendConfig = Annotated[SimConfig | SGLangConfig | OpenAIConfig, Field(discriminator="kind")]
+BACKEND_CONFIGS: dict[str, type[BaseModel]] = {"sim": SimConfig, "sglang": SGLangConfig, "openai": OpenAIConfig}
 
 
-def create_backend(config: BackendConfig) -> Backend:
+def create_backend(config: SimConfig | SGLangConfig | OpenAIConfig) -> Backend:
     """The backend a task file's `backend:` section describes."""
+    if isinstance(config, SGLangConfig):
+        return SGLangBackend(config)
+    if isinstance(config, OpenAIConfig):
+        return OpenAIBackend(config)
     return SimBackend(config)
 
 
 __all__ = [
+    "BACKEND_CONFIGS",
     "Backend",
     "BackendConfig",
     "BackendInfo",
     "Completion",
     "CompletionRequest",
     "FinishReason",
+    "OpenAIBackend",
+    "OpenAIConfig",
+    "SGLangBackend",
+    "SGLangConfig",
     "SamplingParams",
     "SimBackend",
     "SimConfig",

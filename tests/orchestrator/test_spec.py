@@ -75,7 +75,10 @@ def test_unparseable_files_give_one_line(tmp_path: Path, text: str | bytes, expe
         ("task: q\nstrategy: {threads: 0}\n", "strategy.threads", "greater than or equal to 1"),
         ("task: q\nstrategy: {temperature: -1}\n", "strategy.temperature", "greater than or equal to 0"),
         ("task: q\nstrategy: {max_tokens: 99999999999}\n", "strategy.max_tokens", "less than or equal"),
-        ("task: q\nbackend: {kind: tpu}\n", "backend.kind", "'sim'"),
+        ("task: q\nbackend: {kind: tpu}\n", "backend.kind", "expected tags: 'sim', 'sglang', 'openai'"),
+        ("task: q\nbackend: {kind: sglang, urll: x}\n", "backend.urll", "unknown key (allowed: kind, url,"),
+        ("task: q\nbackend: {kind: openai, base_url: 'ftp://x'}\n", "backend.base_url", "http:// or https://"),
+        ("task: q\nlimits: {retries: -1}\n", "limits.retries", "greater than or equal to 0"),
         ("task: q\nbackend: {kind: sim, model: gpt-9}\n", "backend.model", "llama-3-8b"),
         ("task: ''\n", "task", "at least 1 character"),
         ("task: q\nstrategy: {prompt: no placeholder}\n", "strategy.prompt", "must contain {task}"),
@@ -86,6 +89,20 @@ def test_invalid_fields_are_named(tmp_path: Path, text: str, field: str, expecte
     assert error.field == field
     assert expected in str(error)
     assert str(error).startswith(f"{tmp_path / 'task.yaml'}: {field}: ")
+
+
+def test_every_backend_kind_is_read(tmp_path: Path) -> None:
+    sglang = load_task(write(tmp_path, "task: q\nbackend: {kind: sglang, url: 'http://127.0.0.1:30001'}\n"))
+    assert sglang.backend.kind == "sglang" and sglang.backend.url == "http://127.0.0.1:30001"
+    hosted = "task: q\nbackend: {kind: openai, base_url: 'https://api.example.com/v1', model: m, api: chat}\n"
+    openai = load_task(write(tmp_path, hosted))
+    assert openai.backend.kind == "openai" and openai.backend.api == "chat"
+    assert load_task(write(tmp_path, "task: q\nbackend: {seed: 4}\n")).backend.kind == "sim"
+
+
+def test_limits_are_read(tmp_path: Path) -> None:
+    spec = load_task(write(tmp_path, "task: q\nlimits: {concurrency: 16, retries: 4, run_timeout_s: 60}\n"))
+    assert (spec.limits.concurrency, spec.limits.retries, spec.limits.run_timeout_s) == (16, 4, 60)
 
 
 def test_several_problems_are_counted_not_listed(tmp_path: Path) -> None:
