@@ -40,9 +40,13 @@ class SamplingParams:
 
 @dataclass(frozen=True, slots=True)
 class CompletionRequest:
+    """`prompt_ids`, when given, are the prompt's exact tokens (SGLang's `input_ids`): the prefix cache
+    then matches on them and no re-tokenisation can merge tokens across a prefix/suffix boundary."""
+
     prompt: str
     params: SamplingParams = SamplingParams()
     request_id: str = field(default_factory=new_request_id)
+    prompt_ids: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,14 +12,9 @@ from typing import Any
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, wait_random_exponential
 
+from orchestrator.backends._http import is_retryable
 from orchestrator.backends._wrapper import BackendWrapper
 from orchestrator.backends.base import Backend, CompletionRequest, StreamEvent, close_stream
-from orchestrator.errors import BackendError
-
-
-def is_retryable(error: BaseException) -> bool:
-    return isinstance(error, BackendError) and error.retryable
-
 
 class Retrying(BackendWrapper):
     def __init__(self, inner: Backend, attempts: int = 3, backoff_s: float = 0.5, backoff_max_s: float = 30.0) -> None:

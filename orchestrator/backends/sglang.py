@@ -221,7 +221,8 @@ def payload(request: CompletionRequest) -> dict[str, Any]:
         sampling["stop"] = list(params.stop)
     if params.seed is not None:
         sampling["sampling_seed"] = params.seed
-    body = {"text": request.prompt, "sampling_params": sampling, "stream": True, "rid": request.request_id}
+    prompt = {"input_ids": list(request.prompt_ids)} if request.prompt_ids is not None else {"text": request.prompt}
+    body = prompt | {"sampling_params": sampling, "stream": True, "rid": request.request_id}
     if params.logprobs or params.top_logprobs > 0:
         body |= {"return_logprob": True, "top_logprobs_num": params.top_logprobs}
     return body

@@ -50,9 +50,9 @@ class Engine:
     async def run(self, job: Job) -> AsyncGenerator[Out, None]:
         """One job: progress outputs (when streaming), then its final output."""
         state = OutputState(job, self.backend.tokenizer)
-        request = CompletionRequest(job.prompt, job.params, job.rid)
+        request = CompletionRequest(job.prompt, job.params, job.rid, tuple(job.prompt_ids))
         try:
-            async with aclosing(self.backend.generate(request, job.prompt_ids)) as events:
+            async with aclosing(self.backend.stream(request)) as events:
                 async for event in events:
                     if isinstance(event, Completion):
                         yield self._finished(state, event, job)

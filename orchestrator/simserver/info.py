@@ -162,7 +162,7 @@ async def _one_token(state: ServerState) -> bool:
     rid = f"{HEALTH_CHECK_RID_PREFIX}_{uuid.uuid4().hex}"
     prompt = "health check"
     request = CompletionRequest(prompt, SamplingParams(max_tokens=1, temperature=0.0), rid)
-    events = state.backend.generate(request, state.backend.tokenizer.encode(prompt))
+    events = state.backend.stream(request)
     try:
         async with aclosing(events):
             await asyncio.wait_for(anext(events), HEALTH_CHECK_TIMEOUT_S)

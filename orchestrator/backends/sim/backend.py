@@ -116,7 +116,7 @@ class SimBackend:
     def _submit(self, request: CompletionRequest) -> SimRequest:
         started = time.process_time()
         self._check(request)
-        prompt_ids = self.tokenizer.encode(request.prompt)
+        prompt_ids = list(request.prompt_ids) if request.prompt_ids is not None else self.tokenizer.encode(request.prompt)
         if len(prompt_ids) > self.cache.capacity:
             raise BackendError(
                 f"request {request.request_id}: prompt of {len(prompt_ids)} tokens exceeds the simulated "
