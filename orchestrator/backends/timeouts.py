@@ -32,7 +32,7 @@ class Timeouts(BackendWrapper):
         inner: Backend,
         request_timeout_s: float | None = None,
         run_timeout_s: float | None = None,
-        grace_s: float = 5.0,
+        grace_s: float = 1.0,
     ) -> None:
         super().__init__(inner)
         self.request_timeout_s = request_timeout_s
