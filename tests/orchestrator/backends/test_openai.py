@@ -1,9 +1,8 @@
 """`OpenAIBackend` against the simulator's HTTP server (real HTTP on 127.0.0.1), and without one."""
 
 import asyncio
-import functools
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pydantic
@@ -29,20 +28,6 @@ from orchestrator.spec import Strategy
 QUESTION = "Reason step by step and put the final answer in \\boxed{}. How many divisors does 360 have?"
 FAST = SimConfig(time_scale=0, trace_tokens=80)
 PACED = SimConfig(time_scale=1, trace_tokens=2000)  # real time: a token every few milliseconds
-
-
-def bounded(seconds: float = 20.0) -> Callable[[Callable[..., Awaitable[None]]], Callable[..., Awaitable[None]]]:
-    """Fail a test that runs longer than `seconds` instead of hanging the suite."""
-
-    def wrap(test: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
-        @functools.wraps(test)
-        async def run(*args: Any, **kwargs: Any) -> None:
-            async with asyncio.timeout(seconds):
-                await test(*args, **kwargs)
-
-        return run
-
-    return wrap
 
 
 def config(server: SimServer, **options: Any) -> OpenAIConfig:
@@ -105,7 +90,7 @@ def test_loopback_servers_need_no_key_but_remote_ones_do(monkeypatch: pytest.Mon
     OpenAIBackend(OpenAIConfig(base_url="https://api.example.com/v1", api_key_env="ORCH_OPENAI_KEY"))
 
 
-@bounded()
+@pytest.mark.timeout(20)
 async def test_an_unreachable_server_is_one_line_naming_the_url() -> None:
     url = f"http://127.0.0.1:{closed_port()}/v1"
     async with OpenAIBackend(OpenAIConfig(base_url=url)) as backend:
@@ -129,7 +114,7 @@ def test_refusals_of_n_are_recognised() -> None:
 # --- against the simulator's server ---------------------------------------------------------------
 
 
-@bounded()
+@pytest.mark.timeout(20)
 async def test_streamed_text_is_the_final_text_with_usage(backend: OpenAIBackend) -> None:
     chunks, final = await collect(backend, request(seed=5))
     assert len(chunks) > 10 and "".join(chunk.text for chunk in chunks) == final.text
@@ -140,7 +125,7 @@ async def test_streamed_text_is_the_final_text_with_usage(backend: OpenAIBackend
     assert info.kind == "openai" and info.model == "default" and info.simulated
 
 
-@bounded()
+@pytest.mark.timeout(20)
 async def test_max_tokens_stop_and_seed(backend: OpenAIBackend) -> None:
     _, cut = await collect(backend, request(max_tokens=7))
     assert cut.finish_reason is FinishReason.LENGTH and cut.usage.completion_tokens == 7
@@ -150,7 +135,7 @@ async def test_max_tokens_stop_and_seed(backend: OpenAIBackend) -> None:
     assert again.text == stopped.text
 
 
-@bounded()
+@pytest.mark.timeout(20)
 async def test_logprobs_come_one_per_token(backend: OpenAIBackend) -> None:
     chunks, final = await collect(backend, request(max_tokens=40, logprobs=True, top_logprobs=3))
     assert sum(len(chunk.logprobs) for chunk in chunks) == sum(c.tokens for c in chunks) == 40
@@ -158,7 +143,7 @@ async def test_logprobs_come_one_per_token(backend: OpenAIBackend) -> None:
     assert all(len(c.top_logprobs) == c.tokens and all(len(t) == 3 for t in c.top_logprobs) for c in chunks)
 
 
-@bounded()
+@pytest.mark.timeout(20)
 async def test_the_warm_up_sends_one_token_reports_none_and_caches_the_prefix(server: SimServer) -> None:
     async with OpenAIBackend(config(server)) as backend:
         chunks, warm = await collect(backend, request(max_tokens=0))
@@ -187,7 +172,7 @@ async def settled(server: SimServer) -> int:
     return now
 
 
-@bounded()
+@pytest.mark.timeout(20)
 async def test_abort_closes_the_stream_which_ends_with_abort() -> None:
     async with SimServer(PACED) as server, OpenAIBackend(config(server)) as backend:
         req = request(max_tokens=2000)
@@ -204,7 +189,7 @@ async def test_abort_closes_the_stream_which_ends_with_abort() -> None:
         assert backend.info().stats["aborted"] == 1
 
 
-@bounded()
+@pytest.mark.timeout(20)
 async def test_a_consumer_that_stops_early_aborts_the_request() -> None:
     async with SimServer(PACED) as server, OpenAIBackend(config(server)) as backend:
         events = backend.stream(request(max_tokens=2000))
@@ -214,7 +199,7 @@ async def test_a_consumer_that_stops_early_aborts_the_request() -> None:
         assert server.backend.stats()["aborted"] == 1
 
 
-@bounded()
+@pytest.mark.timeout(20)
 async def test_an_abort_that_comes_while_the_request_starts_takes_effect_once_it_has(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -236,7 +221,7 @@ async def test_an_abort_that_comes_while_the_request_starts_takes_effect_once_it
         assert await settled(server) < 2000
 
 
-@bounded()
+@pytest.mark.timeout(20)
 async def test_a_bad_request_is_not_retryable_and_carries_the_server_message(backend: OpenAIBackend) -> None:
     with pytest.raises(ServerError) as caught:
         await complete(backend, request(max_tokens=-1))
@@ -246,7 +231,7 @@ async def test_a_bad_request_is_not_retryable_and_carries_the_server_message(bac
 
 
 @pytest.mark.parametrize(("faults", "status"), [(Faults(error_rate=1.0), 500), (Faults(unavailable_rate=1.0), 503)])
-@bounded()
+@pytest.mark.timeout(20)
 async def test_server_errors_are_retryable(faults: Faults, status: int) -> None:
     async with SimServer(FAST, faults=faults) as server, OpenAIBackend(config(server)) as backend:
         with pytest.raises(ServerError) as caught:
@@ -254,7 +239,7 @@ async def test_server_errors_are_retryable(faults: Faults, status: int) -> None:
     assert caught.value.status == status and is_retryable(caught.value)
 
 
-@bounded()
+@pytest.mark.timeout(20)
 async def test_a_cut_stream_is_a_retryable_error_with_its_reason() -> None:
     async with SimServer(FAST, faults=Faults(cut_rate=1.0)) as server, OpenAIBackend(config(server)) as backend:
         with pytest.raises(ServerError, match=r"ended before the request finished \(\d+ tokens received\)") as caught:
@@ -262,7 +247,7 @@ async def test_a_cut_stream_is_a_retryable_error_with_its_reason() -> None:
     assert is_retryable(caught.value)
 
 
-@bounded()
+@pytest.mark.timeout(20)
 async def test_chat_with_a_reasoning_parser_keeps_the_think_block() -> None:
     async with SimServer(FAST, reasoning_parser=True) as server, OpenAIBackend(config(server, api="chat")) as backend:
         chunks, final = await collect(backend, request(seed=2))
@@ -271,7 +256,7 @@ async def test_chat_with_a_reasoning_parser_keeps_the_think_block() -> None:
     assert 0 < final.usage.reasoning_tokens < final.usage.completion_tokens
 
 
-@bounded()
+@pytest.mark.timeout(20)
 async def test_sample_n_in_one_request(server: SimServer) -> None:
     async with OpenAIBackend(config(server)) as backend:
         samples = await backend.sample_n(QUESTION, SamplingParams(max_tokens=300), 3)
@@ -282,7 +267,7 @@ async def test_sample_n_in_one_request(server: SimServer) -> None:
     assert all(s.usage.completion_tokens > 0 for s in samples)
 
 
-@bounded()
+@pytest.mark.timeout(20)
 async def test_sample_n_falls_back_to_separate_requests_when_n_is_refused(
     server: SimServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -302,7 +287,7 @@ async def test_sample_n_falls_back_to_separate_requests_when_n_is_refused(
         assert len(again) == 2 and backend.info().stats["requests"] == 6
 
 
-@bounded(60)
+@pytest.mark.timeout(60)
 async def test_orchestrator_end_to_end(server: SimServer) -> None:
     async with OpenAIBackend(config(server)) as backend:
         result = await Orchestrator(backend, Strategy(threads=4, max_tokens=400)).run(QUESTION)

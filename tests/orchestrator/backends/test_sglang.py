@@ -1,10 +1,9 @@
 """`SGLangBackend` against the simulator's HTTP server (real HTTP on 127.0.0.1), and without one."""
 
 import asyncio
-import functools
 import json
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -31,20 +30,6 @@ from orchestrator.spec import Strategy
 QUESTION = "Reason step by step and put the final answer in \\boxed{}. How many divisors does 360 have?"
 FAST = SimConfig(time_scale=0, trace_tokens=80)
 PACED = SimConfig(time_scale=1, trace_tokens=2000)  # real time: a token every few milliseconds
-
-
-def bounded(seconds: float = 20.0) -> Callable[[Callable[..., Awaitable[None]]], Callable[..., Awaitable[None]]]:
-    """Fail a test that runs longer than `seconds` instead of hanging the suite."""
-
-    def wrap(test: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
-        @functools.wraps(test)
-        async def run(*args: Any, **kwargs: Any) -> None:
-            async with asyncio.timeout(seconds):
-                await test(*args, **kwargs)
-
-        return run
-
-    return wrap
 
 
 @pytest.fixture
@@ -115,7 +100,7 @@ def test_payload_is_sglang_native_and_leaves_logprob_start_len_alone() -> None:
     assert "return_logprob" not in plain and "stop" not in plain["sampling_params"] and "logprob_start_len" not in plain
 
 
-@bounded()
+@pytest.mark.timeout(20)
 async def test_an_unreachable_server_is_one_line_naming_the_url_and_how_to_start_sglang() -> None:
     port = closed_port()
     async with SGLangBackend(SGLangConfig(url=f"http://127.0.0.1:{port}")) as backend:
@@ -188,7 +173,7 @@ def scripted(
 
 
 @pytest.mark.parametrize("incremental", [False, True])
-@bounded()
+@pytest.mark.timeout(20)
 async def test_cumulative_and_incremental_servers_stream_the_same_chunks(incremental: bool) -> None:
     seen: list[str] = []
     async with SGLangBackend(transport=scripted(incremental=incremental, seen=seen)) as backend:
@@ -202,7 +187,7 @@ async def test_cumulative_and_incremental_servers_stream_the_same_chunks(increme
     assert seen == ["/server_info", "/get_server_info", "/generate", "/generate"]
 
 
-@bounded()
+@pytest.mark.timeout(20)
 async def test_a_rate_limit_is_retryable_and_says_when_to_retry() -> None:
     async with SGLangBackend(transport=scripted(limited=True)) as backend:
         with pytest.raises(ServerError, match="answered HTTP 429: slow down") as caught:
@@ -213,7 +198,7 @@ async def test_a_rate_limit_is_retryable_and_says_when_to_retry() -> None:
 # --- against the simulator's server ---------------------------------------------------------------
 
 
-@bounded()
+@pytest.mark.timeout(20)
 async def test_streamed_text_is_the_final_text_and_matches_the_simulator(backend: SGLangBackend) -> None:
     chunks, final = await collect(backend, request(seed=3))
     assert len(chunks) > 10 and "".join(chunk.text for chunk in chunks) == final.text
@@ -225,7 +210,7 @@ async def test_streamed_text_is_the_final_text_and_matches_the_simulator(backend
     assert final.text == reference.text and final.usage.completion_tokens == reference.usage.completion_tokens
 
 
-@bounded()
+@pytest.mark.timeout(20)
 async def test_max_tokens_and_stop_strings(backend: SGLangBackend) -> None:
     _, cut = await collect(backend, request(max_tokens=7))
     assert cut.finish_reason is FinishReason.LENGTH and cut.usage.completion_tokens == 7
@@ -234,7 +219,7 @@ async def test_max_tokens_and_stop_strings(backend: SGLangBackend) -> None:
     assert "</think>" not in stopped.text
 
 
-@bounded()
+@pytest.mark.timeout(20)
 async def test_logprobs_come_one_per_token(backend: SGLangBackend) -> None:
     chunks, final = await collect(backend, request(max_tokens=40, logprobs=True, top_logprobs=3))
     assert sum(len(chunk.logprobs) for chunk in chunks) == final.usage.completion_tokens == 40
@@ -242,7 +227,7 @@ async def test_logprobs_come_one_per_token(backend: SGLangBackend) -> None:
     assert all(len(top) == 3 and top[0] >= top[-1] for c in chunks for top in c.top_logprobs)
 
 
-@bounded()
+@pytest.mark.timeout(20)
 async def test_a_warm_up_with_max_tokens_0_makes_the_prefix_cached(backend: SGLangBackend) -> None:
     warm = await complete(backend, request(max_tokens=0))
     assert warm.usage.completion_tokens in (0, 1) and warm.text in ("", warm.text)
@@ -251,7 +236,7 @@ async def test_a_warm_up_with_max_tokens_0_makes_the_prefix_cached(backend: SGLa
     assert after.usage.cached_tokens == after.usage.prompt_tokens - 1
 
 
-@bounded()
+@pytest.mark.timeout(20)
 async def test_server_info_health_and_info(backend: SGLangBackend) -> None:
     assert await backend.health()
     info = await backend.server_info()
@@ -276,7 +261,7 @@ async def generated(server: SimServer) -> int:
     return int(server.backend.stats()["generated_tokens"])
 
 
-@bounded()
+@pytest.mark.timeout(20)
 async def test_abort_mid_stream_stops_the_server_and_ends_with_abort() -> None:
     async with SimServer(PACED) as server, SGLangBackend(SGLangConfig(url=server.url)) as backend:
         req = request(max_tokens=2000)
@@ -294,7 +279,7 @@ async def test_abort_mid_stream_stops_the_server_and_ends_with_abort() -> None:
         assert await generated(server) == before
 
 
-@bounded()
+@pytest.mark.timeout(20)
 async def test_a_consumer_that_stops_early_aborts_the_request() -> None:
     async with SimServer(PACED) as server, SGLangBackend(SGLangConfig(url=server.url)) as backend:
         events = backend.stream(request(max_tokens=2000))
@@ -307,7 +292,7 @@ async def test_a_consumer_that_stops_early_aborts_the_request() -> None:
         assert backend.info().stats["aborts_sent"] == 1
 
 
-@bounded()
+@pytest.mark.timeout(20)
 async def test_a_cancelled_consumer_aborts_the_request() -> None:
     async with SimServer(PACED) as server, SGLangBackend(SGLangConfig(url=server.url)) as backend:
         task = asyncio.create_task(complete(backend, request(max_tokens=2000)))
@@ -322,7 +307,7 @@ async def test_a_cancelled_consumer_aborts_the_request() -> None:
         assert await generated(server) == before
 
 
-@bounded()
+@pytest.mark.timeout(20)
 async def test_a_request_rejected_before_streaming_is_a_400_with_the_server_message(backend: SGLangBackend) -> None:
     with pytest.raises(ServerError) as caught:
         await complete(backend, request(stop=(1,)))  # SGLang's JSON contract wants strings
@@ -332,7 +317,7 @@ async def test_a_request_rejected_before_streaming_is_a_400_with_the_server_mess
     assert "expected a string" in error.detail and "\n" not in str(error)
 
 
-@bounded()
+@pytest.mark.timeout(20)
 async def test_a_request_rejected_after_streaming_began_is_a_400_error_event(backend: SGLangBackend) -> None:
     req = request(max_tokens=-1)
     with pytest.raises(ServerError) as caught:
@@ -344,7 +329,7 @@ async def test_a_request_rejected_after_streaming_began_is_a_400_error_event(bac
 
 
 @pytest.mark.parametrize(("faults", "status"), [(Faults(error_rate=1.0), 500), (Faults(unavailable_rate=1.0), 503)])
-@bounded()
+@pytest.mark.timeout(20)
 async def test_server_errors_are_retryable(faults: Faults, status: int) -> None:
     async with SimServer(FAST, faults=faults) as server, SGLangBackend(SGLangConfig(url=server.url)) as backend:
         with pytest.raises(ServerError) as caught:
@@ -352,7 +337,7 @@ async def test_server_errors_are_retryable(faults: Faults, status: int) -> None:
     assert caught.value.status == status and is_retryable(caught.value)
 
 
-@bounded()
+@pytest.mark.timeout(20)
 async def test_a_loading_server_answers_503_which_is_retryable() -> None:
     async with (
         SimServer(FAST, faults=Faults(loading_s=60)) as server,
@@ -364,7 +349,7 @@ async def test_a_loading_server_answers_503_which_is_retryable() -> None:
     assert caught.value.status == 503 and is_retryable(caught.value)
 
 
-@bounded()
+@pytest.mark.timeout(20)
 async def test_a_cut_stream_is_a_retryable_error_with_its_reason() -> None:
     async with (
         SimServer(FAST, faults=Faults(cut_rate=1.0)) as server,
@@ -375,7 +360,7 @@ async def test_a_cut_stream_is_a_retryable_error_with_its_reason() -> None:
     assert is_retryable(caught.value) and caught.value.status is None
 
 
-@bounded(60)
+@pytest.mark.timeout(60)
 async def test_orchestrator_end_to_end_reuses_the_warmed_prefix(backend: SGLangBackend) -> None:
     result = await Orchestrator(backend, Strategy(threads=4, max_tokens=400)).run(QUESTION)
     assert result.answer is not None and len(result.threads) == 4
