@@ -2,7 +2,6 @@
 
 import asyncio
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from support import free_port
 
 from orchestrator import Orchestrator, SimConfig, Strategy, ThreadStatus
 from orchestrator.backends.sglang import SGLangBackend, SGLangConfig
@@ -19,12 +19,6 @@ from orchestrator.simserver import Faults, SimServer
 
 ROOT = Path(__file__).resolve().parents[2]
 QUESTION = "How many positive divisors does 360 have?"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

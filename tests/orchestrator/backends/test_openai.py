@@ -1,12 +1,12 @@
 """`OpenAIBackend` against the simulator's HTTP server (real HTTP on 127.0.0.1), and without one."""
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pydantic
 import pytest
+from support import collect, free_port
 
 from orchestrator.backends._http import ServerError, is_retryable
 from orchestrator.backends.base import (
@@ -50,21 +50,6 @@ def request(prompt: str = QUESTION, **params: Any) -> CompletionRequest:
     return CompletionRequest(prompt, SamplingParams(**params))
 
 
-async def collect(backend: Backend, req: CompletionRequest) -> tuple[list[TextChunk], Completion]:
-    events = [event async for event in backend.stream(req)]
-    final = events[-1]
-    assert isinstance(final, Completion), "a stream ends with its completion"
-    chunks = [event for event in events[:-1] if isinstance(event, TextChunk)]
-    assert len(chunks) == len(events) - 1, "exactly one completion, last"
-    return chunks, final
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 # --- without a server ------------------------------------------------------------------------------
 
 
@@ -92,7 +77,7 @@ def test_loopback_servers_need_no_key_but_remote_ones_do(monkeypatch: pytest.Mon
 
 @pytest.mark.timeout(20)
 async def test_an_unreachable_server_is_one_line_naming_the_url() -> None:
-    url = f"http://127.0.0.1:{closed_port()}/v1"
+    url = f"http://127.0.0.1:{free_port()}/v1"
     async with OpenAIBackend(OpenAIConfig(base_url=url)) as backend:
         with pytest.raises(BackendUnavailable) as caught:
             await complete(backend, request())

@@ -2,13 +2,13 @@
 
 import asyncio
 import json
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pydantic
 import pytest
+from support import collect, free_port
 
 from orchestrator.backends._http import ServerError, is_retryable
 from orchestrator.backends.base import (
@@ -46,21 +46,6 @@ async def backend(server: SimServer) -> AsyncIterator[SGLangBackend]:
 
 def request(prompt: str = QUESTION, **params: Any) -> CompletionRequest:
     return CompletionRequest(prompt, SamplingParams(**params))
-
-
-async def collect(backend: Backend, req: CompletionRequest) -> tuple[list[TextChunk], Completion]:
-    events = [event async for event in backend.stream(req)]
-    final = events[-1]
-    assert isinstance(final, Completion), "a stream ends with its completion"
-    chunks = [event for event in events[:-1] if isinstance(event, TextChunk)]
-    assert len(chunks) == len(events) - 1, "exactly one completion, last"
-    return chunks, final
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 # --- without a server ------------------------------------------------------------------------------
@@ -102,7 +87,7 @@ def test_payload_is_sglang_native_and_leaves_logprob_start_len_alone() -> None:
 
 @pytest.mark.timeout(20)
 async def test_an_unreachable_server_is_one_line_naming_the_url_and_how_to_start_sglang() -> None:
-    port = closed_port()
+    port = free_port()
     async with SGLangBackend(SGLangConfig(url=f"http://127.0.0.1:{port}")) as backend:
         with pytest.raises(BackendUnavailable) as caught:
             await complete(backend, request())

@@ -14,17 +14,9 @@ from orchestrator.backends.base import (
 )
 from orchestrator.backends.sim import SimBackend, SimConfig
 from orchestrator.errors import BackendError
+from support import collect
 
 REASONING = "Reason step by step and put the final answer in \\boxed{}. How many divisors does 360 have?"
-
-
-async def collect(backend: SimBackend, request: CompletionRequest) -> tuple[list[TextChunk], Completion]:
-    chunks: list[TextChunk] = []
-    async for event in backend.stream(request):
-        if isinstance(event, Completion):
-            return chunks, event
-        chunks.append(event)
-    raise AssertionError("no completion")
 
 
 def request(prompt: str = REASONING, rid: str | None = None, **params: object) -> CompletionRequest:
