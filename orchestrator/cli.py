@@ -64,13 +64,19 @@ def validate(file: TaskFile) -> None:
 def sim_server(
     host: Annotated[str, typer.Option(help="Address to bind; keep it on loopback.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port (SGLang's default is 30000).")] = 30000,
-    model: Annotated[str, typer.Option(help="Timing preset: qwen3-4b, llama-3-8b, qwen3-8b, qwen3-32b.")] = "llama-3-8b",
+    model: Annotated[
+        str, typer.Option(help="Timing preset: qwen3-4b, llama-3-8b, qwen3-8b, qwen3-32b.")
+    ] = "llama-3-8b",
     gpu: Annotated[str, typer.Option(help="Timing preset: h100, h200.")] = "h200",
-    time_scale: Annotated[float, typer.Option(help="Real seconds per simulated second; 0 = as fast as possible.")] = 1.0,
+    time_scale: Annotated[
+        float, typer.Option(help="Real seconds per simulated second; 0 = as fast as possible.")
+    ] = 1.0,
     seed: Annotated[int, typer.Option(help="Seed of the scripted outputs.")] = 0,
     cache_tokens: Annotated[int | None, typer.Option(help="KV pool size in tokens (default: from GPU memory).")] = None,
     max_running: Annotated[int, typer.Option(help="Most requests decoding at once.")] = 256,
-    answers: Annotated[str | None, typer.Option(help='Answer distribution as JSON, e.g. \'{"24": 0.7, "20": 0.3}\'.')] = None,
+    answers: Annotated[
+        str | None, typer.Option(help='Answer distribution as JSON, e.g. \'{"24": 0.7, "20": 0.3}\'.')
+    ] = None,
     model_name: Annotated[str, typer.Option(help="The model name the server reports.")] = "sim-model",
     reasoning_parser: Annotated[bool, typer.Option(help="Split <think> into reasoning_content on /v1/chat.")] = False,
     error_rate: Annotated[float, typer.Option(help="Fault: share of requests answered HTTP 500.")] = 0.0,
@@ -110,9 +116,11 @@ def _json_option(name: str, text: str | None) -> object:
 
 def _execute(spec: TaskSpec, show_progress: bool) -> RunResult:
     stderr = Console(stderr=True)
-    progress = LiveProgress(stderr, "[simulated]" if spec.backend.kind == "sim" else "") if (
-        show_progress and stderr.is_terminal
-    ) else None
+    progress = (
+        LiveProgress(stderr, "[simulated]" if spec.backend.kind == "sim" else "")
+        if (show_progress and stderr.is_terminal)
+        else None
+    )
     observer: Observer = progress or ignore
     with progress or nullcontext():
         return asyncio.run(run_task(spec, observer))

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import time
-from types import TracebackType
 
 from orchestrator.aggregate import majority_vote
 from orchestrator.backends import Backend, create_backend
+from orchestrator.backends.base import AsyncClosing
 from orchestrator.backends.stack import with_limits
 from orchestrator.errors import RunError
 from orchestrator.events import Observer, ignore
@@ -15,7 +15,7 @@ from orchestrator.spec import Strategy, TaskSpec
 from orchestrator.threads import fan_out
 
 
-class Orchestrator:
+class Orchestrator(AsyncClosing):
     """Runs tasks on one backend; use as `async with Orchestrator(backend) as o: await o.run(task)`."""
 
     def __init__(self, backend: Backend, strategy: Strategy | None = None, observer: Observer = ignore) -> None:
@@ -50,14 +50,6 @@ class Orchestrator:
 
     async def close(self) -> None:
         await self.backend.close()
-
-    async def __aenter__(self) -> Orchestrator:
-        return self
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        await self.close()
 
 
 async def run_task(spec: TaskSpec, observer: Observer = ignore) -> RunResult:

@@ -26,7 +26,11 @@ from orchestrator.events import Observer, PrefixWarmed, ThreadFinished, ThreadPr
 from orchestrator.result import ThreadReport, ThreadStatus, UsageReport
 from orchestrator.spec import Strategy
 
-_STATUS = {FinishReason.STOP: ThreadStatus.DONE, FinishReason.LENGTH: ThreadStatus.LENGTH, FinishReason.ABORT: ThreadStatus.ABORTED}
+_STATUS = {
+    FinishReason.STOP: ThreadStatus.DONE,
+    FinishReason.LENGTH: ThreadStatus.LENGTH,
+    FinishReason.ABORT: ThreadStatus.ABORTED,
+}
 
 
 async def warm_prefix(backend: Backend, prompt: str) -> Completion:

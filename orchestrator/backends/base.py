@@ -11,7 +11,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, Self, runtime_checkable
 
 from orchestrator.errors import BackendError
 
@@ -113,6 +113,18 @@ class Backend(Protocol):
     async def close(self) -> None: ...
 
     def info(self) -> BackendInfo: ...
+
+
+class AsyncClosing:
+    """`async with thing:` closes it on the way out; for anything with an async `close()`."""
+
+    async def close(self) -> None: ...
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
 
 
 async def close_stream(events: AsyncIterator[StreamEvent]) -> None:

@@ -59,7 +59,9 @@ class _Gate(BackendWrapper):
     def _release(self) -> None: ...
 
 
-async def _first_of(turn: Coroutine[Any, Any, None], abort: Coroutine[Any, Any, Any], on_lost_win: Callable[[], None]) -> bool:
+async def _first_of(
+    turn: Coroutine[Any, Any, None], abort: Coroutine[Any, Any, Any], on_lost_win: Callable[[], None]
+) -> bool:
     """True if `turn` finished first; if it also finished after `abort` won, give the turn back."""
     turn_task, abort_task = asyncio.ensure_future(turn), asyncio.ensure_future(abort)
     try:

@@ -22,7 +22,7 @@ import re
 from collections import Counter
 from collections.abc import AsyncGenerator
 from dataclasses import replace
-from typing import Any, Literal, Self
+from typing import Any, Literal
 
 import httpx
 import openai
@@ -44,6 +44,7 @@ from orchestrator.backends._http import (
 )
 from orchestrator.backends._openai_stream import Exchange, chat_delta, completions_delta
 from orchestrator.backends.base import (
+    AsyncClosing,
     BackendInfo,
     Completion,
     CompletionRequest,
@@ -88,7 +89,7 @@ class OpenAIConfig(BaseModel):
         return normalize_url(url)
 
 
-class OpenAIBackend:
+class OpenAIBackend(AsyncClosing):
     """Streams completions from an OpenAI-compatible server."""
 
     def __init__(self, config: OpenAIConfig | None = None) -> None:
@@ -158,12 +159,6 @@ class OpenAIBackend:
 
     async def close(self) -> None:
         await self._client.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
 
     # --- internals -------------------------------------------------------------------------------
 

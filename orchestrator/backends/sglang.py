@@ -18,7 +18,7 @@ import contextlib
 import json
 from collections import Counter
 from collections.abc import AsyncGenerator
-from typing import Any, Literal, Self
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import httpx
@@ -28,7 +28,14 @@ from orchestrator.backends._http import ServerError, api_key, connect_failure, n
 from orchestrator.backends._sglang_stream import SGLangStream
 from orchestrator.backends._sse import DONE, aiter_sse
 from orchestrator.backends._transcript import Transcript
-from orchestrator.backends.base import BackendInfo, Completion, CompletionRequest, FinishReason, StreamEvent
+from orchestrator.backends.base import (
+    AsyncClosing,
+    BackendInfo,
+    Completion,
+    CompletionRequest,
+    FinishReason,
+    StreamEvent,
+)
 from orchestrator.errors import BackendError, BackendUnavailable
 
 ABORT_TIMEOUT_S = 5.0
@@ -58,7 +65,7 @@ class SGLangConfig(BaseModel):
         return normalize_url(url)
 
 
-class SGLangBackend:
+class SGLangBackend(AsyncClosing):
     """Streams completions from an SGLang server over its native API."""
 
     def __init__(
@@ -129,12 +136,6 @@ class SGLangBackend:
 
     async def close(self) -> None:
         await self._client.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
 
     # --- internals -------------------------------------------------------------------------------
 

@@ -57,7 +57,9 @@ class Timeouts(BackendWrapper):
             self.in_flight.discard(request.request_id)
             await close_stream(events)
 
-    async def _bounded(self, request: CompletionRequest, events: AsyncIterator[StreamEvent]) -> AsyncIterator[StreamEvent]:
+    async def _bounded(
+        self, request: CompletionRequest, events: AsyncIterator[StreamEvent]
+    ) -> AsyncIterator[StreamEvent]:
         loop = asyncio.get_running_loop()
         request_deadline = loop.time() + self.request_timeout_s if self.request_timeout_s else None
         partial = _Partial()
@@ -78,12 +80,16 @@ class Timeouts(BackendWrapper):
         deadlines = [d for d in (request_deadline, run_cut) if d is not None]
         return min(deadlines) if deadlines else None
 
-    async def _expire_request(self, request: CompletionRequest, deadline: float | None, partial: _Partial) -> Completion:
+    async def _expire_request(
+        self, request: CompletionRequest, deadline: float | None, partial: _Partial
+    ) -> Completion:
         await self.inner.abort(request.request_id)
         self.timed_out += 1
         if deadline is not None and asyncio.get_running_loop().time() >= deadline:
             raise BackendError(f"request {request.request_id} timed out after {self.request_timeout_s:g} s")
-        return Completion(request.request_id, partial.text(), FinishReason.ABORT, Usage(completion_tokens=partial.tokens))
+        return Completion(
+            request.request_id, partial.text(), FinishReason.ABORT, Usage(completion_tokens=partial.tokens)
+        )
 
     def _start_run_clock(self) -> None:
         if self.run_timeout_s is None or self.run_deadline is not None:

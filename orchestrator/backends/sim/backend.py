@@ -9,9 +9,17 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncGenerator, Sequence
-from typing import Any, Self
+from typing import Any
 
-from orchestrator.backends.base import BackendInfo, Completion, CompletionRequest, StreamEvent, TextChunk, Usage
+from orchestrator.backends.base import (
+    AsyncClosing,
+    BackendInfo,
+    Completion,
+    CompletionRequest,
+    StreamEvent,
+    TextChunk,
+    Usage,
+)
 from orchestrator.backends.sim.config import SimConfig
 from orchestrator.backends.sim.generation import ScriptedModel
 from orchestrator.backends.sim.radix import RadixCache
@@ -21,7 +29,7 @@ from orchestrator.backends.sim.timing import TimingModel
 from orchestrator.errors import BackendError
 
 
-class SimBackend:
+class SimBackend(AsyncClosing):
     """A simulated SGLang server in this process; construct anywhere, it starts on the first request."""
 
     def __init__(self, config: SimConfig | None = None, *, scripts: Sequence[Script] | None = None) -> None:
@@ -68,12 +76,6 @@ class SimBackend:
         self._closed = True
         await self._scheduler.close()
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
-
     def flush_cache(self) -> bool:
         """Empty the radix cache; False (refused, as SGLang's 400) while requests are in flight."""
         return self._scheduler.flush_cache()
@@ -116,7 +118,8 @@ class SimBackend:
     def _submit(self, request: CompletionRequest) -> SimRequest:
         started = time.process_time()
         self._check(request)
-        prompt_ids = list(request.prompt_ids) if request.prompt_ids is not None else self.tokenizer.encode(request.prompt)
+        given = request.prompt_ids
+        prompt_ids = list(given) if given is not None else self.tokenizer.encode(request.prompt)
         if len(prompt_ids) > self.cache.capacity:
             raise BackendError(
                 f"request {request.request_id}: prompt of {len(prompt_ids)} tokens exceeds the simulated "
