@@ -1,4 +1,4 @@
-"""Helpers shared by tests (on the path through `pythonpath` in pyproject.toml)."""
+"""Helpers shared by tests (`tests/_support` is on the path through `pythonpath` in pyproject.toml; a directory of its own, so nothing shadows the packages)."""
 
 from __future__ import annotations
 
