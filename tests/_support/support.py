@@ -1,4 +1,8 @@
-"""Helpers shared by tests (`tests/_support` is on the path through `pythonpath` in pyproject.toml; a directory of its own, so nothing shadows the packages)."""
+"""Helpers shared by tests.
+
+`tests/_support` is on the path (`pythonpath` in pyproject.toml). It is a folder of its own because
+`tests/` itself would shadow the real packages with its `judges/`, `orchestrator/` and `tools/` folders.
+"""
 
 from __future__ import annotations
 
