@@ -1,6 +1,35 @@
-"""Judges: predict whether reasoning traces reach the same answer."""
+"""Judges: predict whether reasoning traces reach the same answer.
 
-from judges.answer_match import AnswerMatchJudge
+For partial traces: `FeatureJudge` (no model; a fitted logistic model over pair features),
+`NGramJudge` (surface-similarity baseline) and `DeepPruneJudge` (a served judge model behind any
+backend; `SimulatedJudgeScript` plays it on the embedded simulator). For finished traces:
+`EquivalenceJudge`, built on `answers_equivalent`. `Truncation` says how much of a trace a judge reads.
+"""
+
 from judges.base import Judge, TracePair
+from judges.deepprune import DeepPruneJudge, probability_same
+from judges.equivalence import EquivalenceJudge, answers_equivalent, canonical_answer
+from judges.features import FEATURE_NAMES, FeatureJudge, pair_features
+from judges.similarity import NGramJudge, word_ngrams
+from judges.simulated import SimulatedJudgeScript
+from judges.template import DEFAULT_TEMPLATE
+from judges.truncation import REASONING_WORDS, Truncation
 
-__all__ = ["AnswerMatchJudge", "Judge", "TracePair"]
+__all__ = [
+    "DEFAULT_TEMPLATE",
+    "FEATURE_NAMES",
+    "REASONING_WORDS",
+    "DeepPruneJudge",
+    "EquivalenceJudge",
+    "FeatureJudge",
+    "Judge",
+    "NGramJudge",
+    "SimulatedJudgeScript",
+    "TracePair",
+    "Truncation",
+    "answers_equivalent",
+    "canonical_answer",
+    "pair_features",
+    "probability_same",
+    "word_ngrams",
+]

@@ -1,9 +1,9 @@
 """orchestrate: parallel reasoning on the inference server you already run.
 
-    from orchestrator import Orchestrator, SimBackend, SimConfig, Strategy
+from orchestrator import Orchestrator, SimBackend, SimConfig, Strategy
 
-    async with Orchestrator(SimBackend(SimConfig()), Strategy(threads=8)) as orchestrator:
-        result = await orchestrator.run("How many positive divisors does 360 have?")
+async with Orchestrator(SimBackend(SimConfig()), Strategy(threads=8)) as orchestrator:
+    result = await orchestrator.run("How many positive divisors does 360 have?")
 """
 
 from orchestrator.aggregate import Vote, extract_answer, majority_vote, normalize_answer

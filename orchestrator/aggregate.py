@@ -10,8 +10,7 @@
 
 `normalize_answer` applies the small rules of `_NORMALIZERS`, in that order, so that equal
 answers written differently vote together. `majority_vote` and `weighted_vote` count normalised
-answers; a tie goes to the answer that reached its tally first, so a leader changes only when it
-is strictly overtaken.
+answers; a tie goes to the answer seen first (as the ESC reference code's stable sort does).
 """
 
 from __future__ import annotations
@@ -22,11 +21,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 
-__all__ = ["Vote", "extract_answer", "majority_vote", "normalize_answer", "weighted_vote"]
+__all__ = ["Vote", "answer_pattern", "extract_answer", "majority_vote", "normalize_answer", "weighted_vote"]
 
 _THINK_OPEN = "<think>"
 _THINK_CLOSE = "</think>"
 _MAX_LINE_ANSWER = 40
+_QUOTES = "'\"`\u2018\u2019\u201c\u201d"
 
 # --- extraction ---------------------------------------------------------------------------------
 
@@ -51,10 +51,34 @@ _WRAPPERS = (
 )
 
 
-def extract_answer(text: str) -> str | None:
-    """The final answer in a reasoning trace, or None if it has none."""
+def extract_answer(text: str, pattern: re.Pattern[str] | None = None) -> str | None:
+    """The final answer in a reasoning trace, or None if it has none.
+
+    With `pattern`, the answer is its last match in the visible text (group 1 if it has groups).
+    """
     reasoning, visible = _split_think(text)
+    if pattern is not None:
+        return _last_match(pattern, visible)
     return _answer_in(visible) or _last_boxed(reasoning)
+
+
+def answer_pattern(regex: str) -> re.Pattern[str]:
+    """A user's answer regex, compiled case-insensitively; `ValueError` with the reason when invalid."""
+    try:
+        compiled = re.compile(regex, re.IGNORECASE)
+    except re.error as error:
+        raise ValueError(f"invalid answer pattern: {error}") from None
+    if compiled.groups > 1:
+        raise ValueError("the answer pattern may have at most one group, the answer")
+    return compiled
+
+
+def _last_match(pattern: re.Pattern[str], text: str) -> str | None:
+    matches = list(pattern.finditer(text))
+    for match in reversed(matches):
+        if answer := _clean(match.group(1) if pattern.groups else match.group(0)).strip(_QUOTES):
+            return answer
+    return None
 
 
 def _split_think(text: str) -> tuple[str, str]:
@@ -131,9 +155,7 @@ def _unwrap_once(answer: str) -> str:
 
 # --- normalisation ------------------------------------------------------------------------------
 
-_TEXT_MACRO = re.compile(
-    r"\\(?:boxed|fbox|text|textbf|textrm|textit|mathrm|mathbf|mbox)\s*\{([^{}]*)\}"
-)
+_TEXT_MACRO = re.compile(r"\\(?:boxed|fbox|text|textbf|textrm|textit|mathrm|mathbf|mbox)\s*\{([^{}]*)\}")
 _LAYOUT_MACRO = re.compile(r"\\(?:left|right|displaystyle)(?![A-Za-z])|\\[!,;:]")
 _SPACE_MACRO = re.compile(r"\\q?quad(?![A-Za-z])|\\ ")
 _DEGREES = re.compile(r"\s*(?:\^\s*\{?\s*\\circ\s*\}?|°|\\degree(?![A-Za-z]))")
@@ -275,13 +297,13 @@ class Vote:
 @dataclass(slots=True)
 class _Tally:
     first_form: str
+    first_seen: int
     votes: int = 0
     weight: float = 0.0
-    reached_at: int = 0
 
 
 def majority_vote(answers: Sequence[str | None]) -> Vote:
-    """Majority over normalised answers; a tie goes to the answer that reached its count first."""
+    """Majority over normalised answers; a tie goes to the answer seen first."""
     return weighted_vote(answers, [1.0] * len(answers))
 
 
@@ -314,10 +336,10 @@ def _tallies(answers: Sequence[str | None], weights: Sequence[float]) -> dict[st
     for index, (answer, weight) in enumerate(zip(answers, weights, strict=True)):
         if answer is None or not (key := normalize_answer(answer)):
             continue
-        tally = tallies.setdefault(key, _Tally(first_form=answer))
-        tally.votes, tally.weight, tally.reached_at = tally.votes + 1, tally.weight + weight, index
+        tally = tallies.setdefault(key, _Tally(first_form=answer, first_seen=index))
+        tally.votes, tally.weight = tally.votes + 1, tally.weight + weight
     return tallies
 
 
 def _rank(item: tuple[str, _Tally]) -> tuple[float, int]:
-    return -item[1].weight, item[1].reached_at
+    return -item[1].weight, item[1].first_seen

@@ -97,6 +97,30 @@ def sim_server(
         serve(config, host, port, faults, reasoning_parser, model_name)
 
 
+bench = typer.Typer(no_args_is_help=True, help="Benchmarks on recorded data (figures labelled as what they are).")
+app.add_typer(bench, name="bench")
+
+
+@bench.command("prune")
+def bench_prune(
+    traces: Annotated[Path, typer.Option(help="Recorded traces (JSONL: ESC format or orchestrate's own).")],
+    strategy: Annotated[str, typer.Option(help="cons, esc, adaptive, deepconf or deepprune.")],
+    out: Annotated[Path, typer.Option(help="One JSON line per problem, written as each finishes.")],
+    order_seed: Annotated[
+        int | None, typer.Option(help="Shuffle each problem's samples with this seed (default: file order).")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N problems.", min=1)] = None,
+    answer_pattern: Annotated[
+        str, typer.Option(help="Answer regex (group 1); 'auto': the ESC one-word answer for ESC files.")
+    ] = "auto",
+) -> None:
+    """Replay every problem of a trace file through the engine with one strategy; print accuracy and cost."""
+    with _one_line_errors():
+        from orchestrator.bench.cli import run_bench_prune
+
+        run_bench_prune(traces, strategy, out, order_seed, limit, None if answer_pattern == "none" else answer_pattern)
+
+
 def _sim_config(**fields: object) -> SimConfig:
     try:
         return SimConfig.model_validate(fields)

@@ -14,6 +14,7 @@ class ThreadStatus(StrEnum):
     DONE = "done"
     LENGTH = "length"
     ABORTED = "aborted"
+    PRUNED = "pruned"
     FAILED = "failed"
 
 
@@ -73,4 +74,12 @@ class RunResult(BaseModel):
     wall_s: float
     critical_path_tokens: int
     tokens_saved: int = 0
+    stop: str = "cons"
+    pruned: bool = False
+    rounds: int = 1
+    settled_early: bool = False
     backend: BackendReport
+
+    def count(self, *statuses: ThreadStatus) -> int:
+        """How many threads ended with one of `statuses`."""
+        return sum(thread.status in statuses for thread in self.threads)

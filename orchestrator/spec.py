@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from orchestrator.aggregate import answer_pattern
 from orchestrator.backends import BACKEND_CONFIGS, BackendConfig
 from orchestrator.backends.sim.config import SimConfig
 from orchestrator.backends.stack import Limits
 from orchestrator.errors import TaskFileError
+from orchestrator.pruning import PruneConfig
+from orchestrator.stopping import ConsConfig, StopConfig
 
 MAX_TASK_FILE_BYTES = 1_000_000
 
@@ -22,7 +26,12 @@ DEFAULT_PROMPT = (
 
 
 class Strategy(BaseModel):
-    """How one reasoning step is sampled: N threads on one shared prompt prefix."""
+    """How one reasoning step is sampled: up to N threads on one shared prompt prefix.
+
+    `stop` is the early-stopping rule (`cons`, `esc`, `adaptive`, `deepconf`; a bare name takes its
+    defaults), `prune` turns on DeepPrune's online clustering, `answer_pattern` is a regex for the
+    final answer (its group 1) when the model does not write `\\boxed{}` or "the answer is".
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -32,6 +41,28 @@ class Strategy(BaseModel):
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     seed: int | None = None
     prompt: str = Field(DEFAULT_PROMPT, min_length=1)
+    stop: StopConfig = ConsConfig()
+    prune: PruneConfig | None = None
+    answer_pattern: str | None = None
+
+    @field_validator("stop", mode="before")
+    @classmethod
+    def _rule_by_name(cls, stop: Any) -> Any:
+        return {"rule": stop} if isinstance(stop, str) else stop
+
+    @field_validator("prune", mode="before")
+    @classmethod
+    def _judge_by_name(cls, prune: Any) -> Any:
+        if prune is True:
+            return {}
+        return {"judge": prune} if isinstance(prune, str) else prune
+
+    @field_validator("answer_pattern")
+    @classmethod
+    def _compiles(cls, pattern: str | None) -> str | None:
+        if pattern is not None:
+            answer_pattern(pattern)
+        return pattern
 
     @field_validator("prompt")
     @classmethod
@@ -43,6 +74,9 @@ class Strategy(BaseModel):
     def render(self, task: str) -> str:
         """The prompt all threads share, byte for byte."""
         return self.prompt.replace("{task}", task)
+
+    def pattern(self) -> re.Pattern[str] | None:
+        return answer_pattern(self.answer_pattern) if self.answer_pattern else None
 
 
 class TaskSpec(BaseModel):

@@ -1,14 +1,17 @@
-"""Fan-out of one reasoning step into N threads on one shared prompt prefix.
+"""One thread of a reasoning step: stream it, let a reviewer stop it, report it.
 
-The prefix is warmed first with a request that generates nothing, so that a RadixAttention server
-computes it once and every thread after it finds it cached (SGLang's own `n > 1` path does the same).
+`warm_prefix` prefills the shared prompt with a request that generates nothing, so that a
+RadixAttention server computes it once and every thread after it finds it cached (SGLang's own
+`n > 1` path does the same).
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from orchestrator.aggregate import extract_answer
 from orchestrator.backends.base import (
@@ -18,14 +21,16 @@ from orchestrator.backends.base import (
     FinishReason,
     SamplingParams,
     StreamEvent,
+    TextChunk,
     Usage,
     complete,
 )
 from orchestrator.errors import BackendError
-from orchestrator.events import Observer, PrefixWarmed, ThreadFinished, ThreadProgress, ThreadStarted
-from orchestrator.result import ThreadReport, ThreadStatus, UsageReport
+from orchestrator.events import Observer, ThreadFinished, ThreadProgress, ThreadStarted
+from orchestrator.result import ThreadReport, ThreadStatus
 from orchestrator.spec import Strategy
 
+_ANSWERED = (ThreadStatus.DONE, ThreadStatus.LENGTH)
 _STATUS = {
     FinishReason.STOP: ThreadStatus.DONE,
     FinishReason.LENGTH: ThreadStatus.LENGTH,
@@ -40,36 +45,41 @@ async def warm_prefix(backend: Backend, prompt: str) -> Completion:
 
 def thread_params(strategy: Strategy, index: int) -> SamplingParams:
     seed = None if strategy.seed is None else strategy.seed + index
-    return SamplingParams(strategy.max_tokens, strategy.temperature, strategy.top_p, seed=seed)
+    top = strategy.stop.top_logprobs if strategy.stop.rule == "deepconf" else 0
+    return SamplingParams(strategy.max_tokens, strategy.temperature, strategy.top_p, seed=seed, top_logprobs=top)
 
 
-async def fan_out(
-    backend: Backend, prompt: str, strategy: Strategy, usage: UsageReport, observer: Observer
-) -> list[ThreadReport]:
-    """Warm the shared prefix, then run `strategy.threads` threads on it concurrently."""
-    warmed = await warm_prefix(backend, prompt)
-    usage.add(warmed.usage)
-    observer(PrefixWarmed(warmed.usage.prompt_tokens, warmed.usage.cached_tokens))
-    requests = [CompletionRequest(prompt, thread_params(strategy, i)) for i in range(strategy.threads)]
-    async with asyncio.TaskGroup() as group:
-        tasks = [group.create_task(run_thread(backend, i, r, observer)) for i, r in enumerate(requests)]
-    reports = [task.result() for task in tasks]
-    for report in reports:
-        usage.add(_usage_of(report))
-    return reports
+class Review(Protocol):
+    async def __call__(self, index: int, text: str, chunk: TextChunk) -> bool:
+        """After each chunk: True to abort the thread now (it is then reported PRUNED)."""
+        ...
 
 
-async def run_thread(backend: Backend, index: int, request: CompletionRequest, observer: Observer) -> ThreadReport:
+async def _keep(index: int, text: str, chunk: TextChunk) -> bool:
+    return False
+
+
+async def run_thread(
+    backend: Backend,
+    index: int,
+    request: CompletionRequest,
+    observer: Observer,
+    review: Review = _keep,
+    pattern: re.Pattern[str] | None = None,
+) -> ThreadReport:
     """Stream one thread to its end; a backend failure becomes a FAILED report, not an exception."""
-    thread = _Thread(index, request)
+    thread = _Thread(index, request, pattern)
     observer(ThreadStarted(index))
     try:
         async for event in backend.stream(request):
             thread.absorb(event, observer)
+            if isinstance(event, TextChunk) and not thread.pruned and await review(index, thread.text, event):
+                thread.pruned = True
+                await abort_quietly(backend, request.request_id)
     except BackendError as error:
         thread.error = str(error)
     except asyncio.CancelledError:
-        await _abort_quietly(backend, request.request_id)
+        await abort_quietly(backend, request.request_id)
         raise
     report = thread.report()
     observer(ThreadFinished(report))
@@ -80,11 +90,20 @@ async def run_thread(backend: Backend, index: int, request: CompletionRequest, o
 class _Thread:
     index: int
     request: CompletionRequest
+    pattern: re.Pattern[str] | None = None
     pieces: list[str] = field(default_factory=list)
     tokens: int = 0
     started: float = field(default_factory=time.perf_counter)
     final: Completion | None = None
     error: str | None = None
+    pruned: bool = False
+
+    @property
+    def text(self) -> str:
+        """The partial trace so far (joined once per call, kept joined)."""
+        if len(self.pieces) > 1:
+            self.pieces[:] = ["".join(self.pieces)]
+        return self.pieces[0] if self.pieces else ""
 
     def absorb(self, event: StreamEvent, observer: Observer) -> None:
         if isinstance(event, Completion):
@@ -96,14 +115,14 @@ class _Thread:
 
     def report(self) -> ThreadReport:
         final = self.final
-        text = final.text if final else "".join(self.pieces)
+        text = final.text if final else self.text
         usage = final.usage if final else Usage(completion_tokens=self.tokens)
-        status = _STATUS[final.finish_reason] if final and not self.error else ThreadStatus.FAILED
+        status = self._status()
         return ThreadReport(
             index=self.index,
             request_id=self.request.request_id,
             status=status,
-            answer=extract_answer(text) if status in (ThreadStatus.DONE, ThreadStatus.LENGTH) else None,
+            answer=extract_answer(text, self.pattern) if status in _ANSWERED else None,
             tokens=usage.completion_tokens,
             prompt_tokens=usage.prompt_tokens,
             cached_tokens=usage.cached_tokens,
@@ -113,12 +132,19 @@ class _Thread:
             error=self.error or (None if final else "the stream ended without a final record"),
         )
 
+    def _status(self) -> ThreadStatus:
+        if self.final is None or self.error:
+            return ThreadStatus.FAILED
+        if self.pruned and self.final.finish_reason is FinishReason.ABORT:
+            return ThreadStatus.PRUNED
+        return _STATUS[self.final.finish_reason]
 
-def _usage_of(report: ThreadReport) -> Usage:
+
+def usage_of(report: ThreadReport) -> Usage:
     return Usage(report.prompt_tokens, report.tokens, report.cached_tokens, report.reasoning_tokens)
 
 
-async def _abort_quietly(backend: Backend, request_id: str) -> None:
+async def abort_quietly(backend: Backend, request_id: str) -> None:
     try:
         await backend.abort(request_id)
     except BackendError:

@@ -92,12 +92,17 @@ StreamEvent = TextChunk | Completion
 
 @dataclass(frozen=True, slots=True)
 class BackendInfo:
-    """What a run reports about its backend; `simulated` marks every figure as a simulator's."""
+    """What a run reports about its backend; `simulated` marks every figure as a simulator's.
+
+    `logprobs` is False for a backend that cannot return token log-probabilities (its chunks then carry
+    none even when a request asks for them).
+    """
 
     kind: str
     model: str
     simulated: bool
     stats: dict[str, Any] = field(default_factory=dict)
+    logprobs: bool = True
 
 
 @runtime_checkable

@@ -16,6 +16,7 @@ from orchestrator.backends._http import is_retryable
 from orchestrator.backends._wrapper import BackendWrapper
 from orchestrator.backends.base import Backend, CompletionRequest, StreamEvent, close_stream
 
+
 class Retrying(BackendWrapper):
     def __init__(self, inner: Backend, attempts: int = 3, backoff_s: float = 0.5, backoff_max_s: float = 30.0) -> None:
         super().__init__(inner)

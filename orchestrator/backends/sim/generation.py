@@ -1,10 +1,13 @@
 """The scripted model: a request's whole output, tokenised once at submission and then streamed.
 
-`ScriptedModel.generate` picks the first matching script, tokenises its text, applies the request's
-stop strings and `max_tokens` the way SGLang does, and precomputes log-probabilities, so the
-scheduler only moves a counter per token.
+`ScriptedModel.generate` picks the first matching script, tokenises its text (or takes the script's
+own `tokens`), applies the request's stop strings and `max_tokens` the way SGLang does, and
+precomputes log-probabilities (the script's own, when it gives them), so the scheduler only moves a
+counter per token.
 
-- A natural end appends one end-of-sequence token (empty text), finish `stop`, no matched string.
+- A natural end appends one end-of-sequence token (empty text), finish `stop`, no matched string;
+  a script that gives `tokens` gives the whole output and nothing is appended. A given empty piece
+  (a recorded token with no text of its own) gets the end-of-sequence id, whose text is empty.
 - A stop string ends generation at the token that completes its first match (finish `stop`,
   `matched_stop` set); the text is trimmed before the stop string (SGLang's default, no_stop_trim off),
   the trimmed tokens still count as completion tokens.
@@ -45,6 +48,7 @@ class Generation:
     logprobs: list[float] | None = None
     ratios: list[float] | None = None
     top_k: int = 0
+    tops: list[tuple[float, ...]] | None = None
     script: str = ""
     answer: str | None = None
 
@@ -69,7 +73,11 @@ class Generation:
             return produced - 1
 
     def _tops(self, start: int, end: int) -> tuple[tuple[float, ...], ...]:
-        if not self.top_k or self.logprobs is None or self.ratios is None:
+        if not self.top_k or self.logprobs is None:
+            return ()
+        if self.tops is not None:
+            return tuple(top[: self.top_k] for top in self.tops[start:end])
+        if self.ratios is None:
             return ()
         pairs = zip(self.logprobs[start:end], self.ratios[start:end])
         return tuple(top_logprobs(chosen, ratio, self.top_k) for chosen, ratio in pairs)
@@ -101,14 +109,21 @@ class ScriptedModel:
         return generation
 
     def _cut(self, output: ScriptOutput, params: SamplingParams) -> Generation:
-        pieces = self.tokenizer.pieces(output.text)
+        given = output.tokens
+        pieces = self.tokenizer.pieces(output.text) if given is None else list(given)
         stop = _first_stop(output.text, params.stop)
-        if stop is None:
-            ids = [*map(piece_id, pieces), EOS_ID]
-            generation = Generation(ids, [*pieces, ""], FinishReason.STOP)
-        else:
+        if stop is not None:
             generation = _stopped(pieces, *stop)
+        elif given is not None:
+            generation = Generation(list(map(token_id, pieces)), pieces, FinishReason.STOP)
+        else:
+            generation = Generation([*map(piece_id, pieces), EOS_ID], [*pieces, ""], FinishReason.STOP)
         return _truncated(generation, params.max_tokens)
+
+
+def token_id(piece: str) -> int:
+    """The id of a given piece: `piece_id`, but the empty piece is the end-of-sequence id (its text is empty)."""
+    return piece_id(piece) if piece else EOS_ID
 
 
 def _first_stop(text: str, stops: Sequence[str]) -> tuple[int, str] | None:
@@ -124,7 +139,7 @@ def _first_stop(text: str, stops: Sequence[str]) -> tuple[int, str] | None:
 def _stopped(pieces: list[str], start: int, stop: str) -> Generation:
     ends = list(itertools.accumulate(map(len, pieces)))
     kept = pieces[: bisect.bisect_left(ends, start + len(stop)) + 1]
-    return Generation(list(map(piece_id, kept)), _trim(kept, start), FinishReason.STOP, matched_stop=stop)
+    return Generation(list(map(token_id, kept)), _trim(kept, start), FinishReason.STOP, matched_stop=stop)
 
 
 def _trim(pieces: list[str], chars: int) -> list[str]:
@@ -143,8 +158,23 @@ def _truncated(generation: Generation, max_tokens: int) -> Generation:
 
 
 def _attach_logprobs(generation: Generation, output: ScriptOutput, params: SamplingParams, rng: random.Random) -> None:
+    if output.logprobs is not None:
+        _attach_given(generation, output.logprobs, output.top_logprobs, params.top_logprobs)
+    elif output.synthesize_logprobs:
+        _attach_synthetic(generation, output.mean_logprob, params.top_logprobs, rng)
+
+
+def _attach_given(
+    generation: Generation, logprobs: Sequence[float], tops: Sequence[tuple[float, ...]] | None, top_k: int
+) -> None:
     count = len(generation)
-    generation.logprobs = token_logprobs(rng, count, output.mean_logprob)
-    if params.top_logprobs > 0:
-        generation.ratios = tail_ratios(rng, count)
-        generation.top_k = params.top_logprobs
+    generation.logprobs = list(logprobs[:count])
+    if top_k > 0 and tops is not None:
+        generation.tops, generation.top_k = list(tops[:count]), top_k
+
+
+def _attach_synthetic(generation: Generation, mean_logprob: float, top_k: int, rng: random.Random) -> None:
+    count = len(generation)
+    generation.logprobs = token_logprobs(rng, count, mean_logprob)
+    if top_k > 0:
+        generation.ratios, generation.top_k = tail_ratios(rng, count), top_k

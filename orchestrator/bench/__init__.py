@@ -1,0 +1,1 @@
+"""Benchmarks a user runs from the command line (`orchestrate bench ...`)."""

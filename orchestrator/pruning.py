@@ -1,0 +1,188 @@
+"""Pruning while threads stream: DeepPrune's online greedy clustering (arXiv 2510.08483).
+
+A thread is judged once, as soon as its partial trace is long enough (the judge's truncation says
+when). It is compared with every existing cluster through up to `compare` sampled members (the mean
+judge score); if the best mean exceeds `tau` it joins that cluster, and unless that cluster still
+lets members finish (its first `finishers`, the paper's K2) it is aborted on the backend at once.
+Otherwise it opens a new cluster and keeps generating; once `max_clusters` exist, it joins the most
+similar one. A pruned thread votes for the majority answer of its cluster's finished members, so the
+largest cluster carries the vote; when every cluster is a singleton nothing was pruned and the vote
+is plain sampling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from judges.base import Judge
+from judges.truncation import Truncation
+from orchestrator.aggregate import majority_vote, normalize_answer
+from orchestrator.backends.base import TextChunk
+from orchestrator.result import ThreadReport, ThreadStatus
+from orchestrator.stopping import Ballot
+
+
+class Monitor(Protocol):
+    """Watches every thread of a step: may stop one while it streams, and says how each one votes."""
+
+    async def review(self, index: int, text: str, chunk: TextChunk) -> bool:
+        """After each chunk of thread `index` (`text`: its whole partial trace): True to abort it now."""
+        ...
+
+    def ended(self, report: ThreadReport) -> None:
+        """Thread `report.index` has ended (called once per thread)."""
+        ...
+
+    def ballot(self, report: ThreadReport) -> Ballot | None:
+        """The vote an ended thread casts, or None."""
+        ...
+
+
+class NoPruning:
+    """Every thread runs to the end; finished threads vote for their own answer."""
+
+    async def review(self, index: int, text: str, chunk: TextChunk) -> bool:
+        return False
+
+    def ended(self, report: ThreadReport) -> None:
+        pass
+
+    def ballot(self, report: ThreadReport) -> Ballot | None:
+        return Ballot(report.answer) if report.status in _ANSWERED else None
+
+
+_ANSWERED = (ThreadStatus.DONE, ThreadStatus.LENGTH)
+
+
+@dataclass(slots=True)
+class Cluster:
+    members: list[int]
+    traces: list[str]
+    answers: dict[int, str | None] = field(default_factory=dict)
+
+    def confirmed(self, needed: int) -> bool:
+        """At least `needed` members finished, all with the same answer."""
+        keys = {normalize_answer(answer) if answer else None for answer in self.answers.values()}
+        return len(self.answers) >= needed and len(keys) == 1 and None not in keys
+
+    @property
+    def answer(self) -> str | None:
+        """The majority answer of the members that finished."""
+        return majority_vote(list(self.answers.values())).answer
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    cluster: Cluster
+    redundant: bool
+
+
+class OnlineClustering:
+    """DeepPrune's greedy clustering of partial traces by a judge's same-answer probability."""
+
+    def __init__(
+        self,
+        judge: Judge,
+        *,
+        tau: float = 0.5,
+        max_clusters: int = 32,
+        compare: int = 3,
+        confirm: int = 2,
+        seed: int = 0,
+    ) -> None:
+        self.judge = judge
+        self.tau, self.max_clusters, self.compare, self.confirm = tau, max_clusters, compare, confirm
+        self.clusters: list[Cluster] = []
+        self.judge_calls = 0
+        self._seed = seed
+        self._lock = asyncio.Lock()
+
+    async def place(self, index: int, trace: str) -> Placement:
+        """Put thread `index` (its truncated partial trace) in a cluster; `redundant`: stop it."""
+        async with self._lock:
+            scores = await self._scores(index, trace)
+            best = max(range(len(scores)), key=scores.__getitem__, default=None)
+            if best is not None and (scores[best] > self.tau or len(self.clusters) >= self.max_clusters):
+                return self._join(self.clusters[best], index, trace)
+            self.clusters.append(Cluster([index], [trace]))
+            return Placement(self.clusters[-1], redundant=False)
+
+    def _join(self, cluster: Cluster, index: int, trace: str) -> Placement:
+        cluster.members.append(index)
+        cluster.traces.append(trace)
+        return Placement(cluster, redundant=cluster.confirmed(self.confirm))
+
+    async def _scores(self, index: int, trace: str) -> list[float]:
+        """The mean judge score of `trace` against up to `compare` sampled members of each cluster."""
+        picks = [self._sample(cluster, index) for cluster in self.clusters]
+        pairs = [(trace, member) for pick in picks for member in pick]
+        if not pairs:
+            return []
+        self.judge_calls += 1
+        flat = iter(await self.judge.same_answer(pairs))
+        return [_mean([next(flat) for _ in pick]) for pick in picks]
+
+    def _sample(self, cluster: Cluster, index: int) -> Sequence[str]:
+        if len(cluster.traces) <= self.compare:
+            return cluster.traces
+        return random.Random(f"{self._seed}:{index}").sample(cluster.traces, self.compare)
+
+
+def _mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values)
+
+
+class DeepPruneMonitor:
+    """Judges each thread once its partial trace is long enough; aborts the redundant ones."""
+
+    def __init__(self, clustering: OnlineClustering, truncation: Truncation) -> None:
+        self.clustering = clustering
+        self.truncation = truncation
+        self._placed: dict[int, Cluster] = {}
+
+    async def review(self, index: int, text: str, chunk: TextChunk) -> bool:
+        if index in self._placed or not self.truncation.ready(text):
+            return False
+        placement = await self.clustering.place(index, self.truncation.cut(text))
+        self._placed[index] = placement.cluster
+        return placement.redundant
+
+    def ended(self, report: ThreadReport) -> None:
+        cluster = self._placed.get(report.index)
+        if cluster is not None and report.status in _ANSWERED:
+            cluster.answers[report.index] = report.answer
+
+    def ballot(self, report: ThreadReport) -> Ballot | None:
+        if report.status in _ANSWERED:
+            return Ballot(report.answer)
+        cluster = self._placed.get(report.index)
+        if report.status is ThreadStatus.PRUNED and cluster is not None and cluster.answers:
+            return Ballot(cluster.answer)
+        return None
+
+    @property
+    def clusters(self) -> list[Cluster]:
+        return self.clustering.clusters
+
+
+# --- configuration (`strategy.prune` in a task file) ---------------------------------------------
+
+
+class PruneConfig(BaseModel):
+    """DeepPrune in a task file: which judge, where it cuts partial traces, and the clustering knobs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    judge: Literal["features", "ngram", "deepprune"] = "features"
+    truncation: Truncation = Truncation()
+    tau: float = Field(0.5, ge=0.0, le=1.0)
+    max_clusters: int = Field(32, ge=1, le=4096)
+    compare: int = Field(3, ge=1, le=4096)
+    confirm: int = Field(2, ge=0, le=4096)
+    template: str | None = None
