@@ -2,12 +2,15 @@
 
 Data: `../shared/data/traces/esc_gpt35_last_letters.jsonl` (500 last-letter problems x 40 GPT-3.5
 samples). For each problem, `--pairs-per-problem` distinct pairs of its samples are drawn (seeded); a
-pair's label is whether both samples have a final answer and the answers are equal
-(`extract_answer` + `normalize_answer`; `--label equivalent` uses `answers_equivalent` instead, which
-also ignores internal whitespace: "yya o" is "yyao"). Both traces of a pair are cut the same way: their first 8, 16,
-24 or 32 words, or their text up to the 25th reasoning word (`Truncation()`; these GPT-3.5 traces are
-short, about 37 words, and have few reasoning words, so that cut mostly keeps the whole trace: see the
-"whole" column). `EquivalenceJudge` on the finished traces is the upper bound.
+pair's label is whether both samples have a final answer and the answers are equal (`extract_answer`
++ `normalize_answer`). `--label equivalent` uses `answers_equivalent` instead, which also ignores
+internal whitespace: at seed 0, 70 of the 558 held-out different-answer pairs differ only so ("yya o"
+against "yyao"), which is why `EquivalenceJudge` stays below 1.0 under the default label.
+
+Both traces of a pair are cut the same way: their first 8, 16, 24 or 32 words, or their text up to the
+25th reasoning word (`Truncation()`). These GPT-3.5 traces are short (about 37 words) and have few
+reasoning words, so that last cut keeps the whole trace, final answer included (the "whole" column):
+its figures are not partial-trace figures. `EquivalenceJudge` on the finished traces is the reference.
 
 Evaluation is on the odd-indexed problems only; `--fit` first fits `FeatureJudge`'s logistic model on
 the even-indexed ones (all five cuts pooled; Newton's method, L2 penalty 1.0 off the intercept) and

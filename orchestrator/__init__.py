@@ -23,34 +23,66 @@ from orchestrator.backends import (
     complete,
     create_backend,
 )
-from orchestrator.errors import BackendError, BackendUnavailable, OrchestrateError, RunError, TaskFileError
+from orchestrator.backends.replay import ReplayBackend, ReplayConfig
+from orchestrator.confidence import DeepConfMonitor
+from orchestrator.errors import BackendError, BackendUnavailable, OrchestrateError, RunError, TaskFileError, UsageError
 from orchestrator.events import Event, Observer, PrefixWarmed, ThreadFinished, ThreadProgress, ThreadStarted
+from orchestrator.pruning import DeepPruneMonitor, Monitor, NoPruning, OnlineClustering, PruneConfig
 from orchestrator.result import BackendReport, RunResult, ThreadReport, ThreadStatus, UsageReport
 from orchestrator.runner import Orchestrator, run_task
+from orchestrator.sampling import Sampler, StepOutcome
 from orchestrator.spec import Strategy, TaskSpec, load_task, parse_task
+from orchestrator.stopping import (
+    AdaptiveConsistency,
+    Ballot,
+    ConfidenceConsensus,
+    Consistency,
+    EarlyStoppingConsistency,
+    StopConfig,
+    StopRule,
+    build_stop_rule,
+)
+from orchestrator.traces import TraceProblem, TraceSample, dump_traces, load_traces
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AdaptiveConsistency",
     "Backend",
     "BackendConfig",
     "BackendError",
     "BackendInfo",
     "BackendReport",
     "BackendUnavailable",
+    "Ballot",
     "Completion",
     "CompletionRequest",
+    "ConfidenceConsensus",
+    "Consistency",
+    "DeepConfMonitor",
+    "DeepPruneMonitor",
+    "EarlyStoppingConsistency",
     "Event",
     "FinishReason",
+    "Monitor",
+    "NoPruning",
     "Observer",
+    "OnlineClustering",
     "OrchestrateError",
     "Orchestrator",
     "PrefixWarmed",
+    "PruneConfig",
+    "ReplayBackend",
+    "ReplayConfig",
     "RunError",
     "RunResult",
+    "Sampler",
     "SamplingParams",
     "SimBackend",
     "SimConfig",
+    "StepOutcome",
+    "StopConfig",
+    "StopRule",
     "Strategy",
     "StreamEvent",
     "TaskFileError",
@@ -61,13 +93,19 @@ __all__ = [
     "ThreadReport",
     "ThreadStarted",
     "ThreadStatus",
+    "TraceProblem",
+    "TraceSample",
     "Usage",
+    "UsageError",
     "UsageReport",
     "Vote",
+    "build_stop_rule",
     "complete",
     "create_backend",
+    "dump_traces",
     "extract_answer",
     "load_task",
+    "load_traces",
     "majority_vote",
     "normalize_answer",
     "parse_task",

@@ -1,13 +1,14 @@
 """Pruning while threads stream: DeepPrune's online greedy clustering (arXiv 2510.08483).
 
-A thread is judged once, as soon as its partial trace is long enough (the judge's truncation says
-when). It is compared with every existing cluster through up to `compare` sampled members (the mean
-judge score); if the best mean exceeds `tau` it joins that cluster, and unless that cluster still
-lets members finish (its first `finishers`, the paper's K2) it is aborted on the backend at once.
-Otherwise it opens a new cluster and keeps generating; once `max_clusters` exist, it joins the most
-similar one. A pruned thread votes for the majority answer of its cluster's finished members, so the
-largest cluster carries the vote; when every cluster is a singleton nothing was pruned and the vote
-is plain sampling.
+A thread is judged once, as soon as its partial trace is long enough (the truncation says when). It is
+compared with every existing cluster through up to `compare` sampled members (the mean judge score);
+if the best mean exceeds `tau` it joins that cluster, else it opens a new one and keeps generating;
+once `max_clusters` exist it joins the most similar. A thread that joins a cluster is aborted on the
+backend at once when the cluster is *confirmed*: at least `confirm` of its members finished, all with
+the same answer. Until then members run to the end, so a cluster's answer rests on finished traces
+(the paper lets K2 members of the largest cluster finish; `confirm` is that number, applied to every
+cluster as it forms). A pruned thread votes for its cluster's answer, so the largest cluster carries
+the vote; when every cluster is a singleton nothing is pruned and the vote is plain sampling.
 """
 
 from __future__ import annotations
@@ -67,9 +68,9 @@ class Cluster:
     answers: dict[int, str | None] = field(default_factory=dict)
 
     def confirmed(self, needed: int) -> bool:
-        """At least `needed` members finished, all with the same answer."""
+        """At least `needed` members finished, all with the same answer (always, for `needed` 0)."""
         keys = {normalize_answer(answer) if answer else None for answer in self.answers.values()}
-        return len(self.answers) >= needed and len(keys) == 1 and None not in keys
+        return len(self.answers) >= needed and len(keys) <= 1 and None not in keys
 
     @property
     def answer(self) -> str | None:

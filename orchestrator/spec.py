@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -171,22 +172,58 @@ def _describe(detail: Any) -> str:
 
 def _field_path(detail: Any) -> tuple[Any, ...]:
     """The error's location as the user wrote it: `backend.url`, not pydantic's `backend.sglang.url`."""
-    loc = tuple(detail["loc"])
-    if loc[:1] == ("backend",) and loc[1:2] and loc[1] in BACKEND_CONFIGS:
-        loc = ("backend",) + loc[2:]
+    loc = tuple(part for _, part in _walk(detail["loc"]) if part is not None)
     if detail["type"].startswith("union_tag"):
-        loc += ("kind",)
+        loc += (detail.get("ctx", {}).get("discriminator", "'kind'").strip("'"),)
     return loc
 
 
 def _allowed_keys(detail: Any) -> list[str]:
-    loc = tuple(detail["loc"])
-    if loc[:1] == ("backend",) and len(loc) == 3:
-        return list(BACKEND_CONFIGS[loc[1]].model_fields)
+    model = _walk(detail["loc"])[-1][0]
+    return list(model.model_fields) if _is_model(model) else []
+
+
+def _walk(loc: Sequence[Any]) -> list[tuple[Any, Any]]:
+    """(model, key) along pydantic's `loc`; a union member's tag (`sglang`, `esc`) has key None."""
+    steps: list[tuple[Any, Any]] = []
     model: Any = TaskSpec
-    for part in loc[:-1]:
-        model = model.model_fields[part].annotation
-    return list(model.model_fields)
+    for part in loc:
+        if not _is_model(model):
+            tagged = _member(model, part)
+            if tagged is not None:
+                steps.append((tagged, None))
+                model = tagged
+                continue
+            model = _member(model, None)
+        steps.append((model, part))
+        fields = model.model_fields if _is_model(model) else {}
+        model = fields[part].annotation if part in fields else None
+    return steps
+
+
+def _member(annotation: Any, tag: Any) -> Any:
+    """The union member a pydantic tag names; with tag None, the union's first model."""
+    members = [arg for arg in _union_args(annotation) if _is_model(arg)]
+    if tag is None:
+        return members[0] if members else None
+    return next((m for m in members if tag in (_tag_of(m), m.__name__)), None)
+
+
+def _union_args(annotation: Any) -> list[Any]:
+    args = list(get_args(annotation))
+    return [inner for arg in args for inner in (_union_args(arg) if get_args(arg) else [arg])]
+
+
+def _tag_of(model: Any) -> Any:
+    for name in ("kind", "rule"):
+        field = model.model_fields.get(name)
+        if field is not None:
+            return field.default
+    return None
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
 
 
 def _kind(value: Any) -> str:
