@@ -57,7 +57,7 @@ COEFFICIENTS: tuple[float, ...] = (
     2.6873,
     -0.0459,
 )
-"""Logistic coefficients in `FEATURE_NAMES` order, fitted by `python benchmarks/judges.py --fit` (seed 0, 20 pairs
+"""Logistic coefficients in `FEATURE_NAMES` order, fitted by `python benchmarks/judge_quality.py --fit` (seed 0, 20 pairs
 per problem, label: equal normalised final answers) on the even-indexed problems of
 `esc_gpt35_last_letters.jsonl` (GPT-3.5 last-letter traces), all five cuts pooled; the odd-indexed ones are
 held out for the benchmark. One data set of short traces: refit on traces like your own."""

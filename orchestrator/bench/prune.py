@@ -34,8 +34,12 @@ PRESETS: dict[str, dict[str, Any]] = {
     "adaptive": {"stop": {"rule": "adaptive", "threshold": 0.95, "window": 1}},
     "deepconf": {"stop": {"rule": "deepconf", "warmup": 16, "percentile": 90, "group_tokens": 2048}},
     "deepprune": {
-        "stop": {"rule": "adaptive", "threshold": 0.95, "window": 4},
-        "prune": {"judge": "features", "truncation": {"mode": "words", "limit": 24}, "tau": 0.5},
+        "stop": {"rule": "adaptive", "threshold": 0.97, "window": 1},
+        "prune": {"judge": "features", "truncation": {"mode": "words", "limit": 8}, "confirm": 3},
+    },
+    "deepprune-lean": {
+        "stop": {"rule": "adaptive", "threshold": 0.95, "window": 1},
+        "prune": {"judge": "features", "truncation": {"mode": "words", "limit": 8}, "confirm": 2},
     },
 }
 """Strategy name -> `strategy:` fields (a task file could say the same)."""

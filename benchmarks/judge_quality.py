@@ -25,7 +25,7 @@ Metrics, with "same answer" as the positive class and P(same) as the score:
            broken at random (linear interpolation on the ROC curve). A random judge gets 0.2, a
            perfect one 1.0.
 
-    python benchmarks/judges.py [--data PATH] [--pairs-per-problem 20] [--seed 0] [--fit] [--label equivalent]
+    python benchmarks/judge_quality.py [--data PATH] [--pairs-per-problem 20] [--seed 0] [--fit] [--label equivalent]
 """
 
 from __future__ import annotations
