@@ -98,3 +98,13 @@ async def test_deepconf_runs_on_traces_with_logprobs() -> None:
     async with Orchestrator(replay, strategy) as orchestrator:
         result = await orchestrator.run(question)
     assert result.stop == "deepconf" and result.answer is not None
+
+
+async def test_deepconf_with_deepprune_on_the_simulator_stops_early_and_keeps_the_majority() -> None:
+    from orchestrator import load_task, run_task
+
+    spec = load_task(Path(__file__).resolve().parents[2] / "configs" / "examples" / "early_stop.yaml")
+    result = await run_task(spec)
+    assert result.answer == "24" and result.settled_early and result.rounds > 1
+    assert result.count(ThreadStatus.PRUNED) > 0 and len(result.threads) < spec.strategy.threads
+    assert result.tokens_saved > 0
