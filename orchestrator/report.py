@@ -44,6 +44,7 @@ def cost_rows(result: RunResult) -> list[tuple[str, str]]:
     rows = [
         ("backend", result.backend.model),
         ("threads", f"{len(result.threads)} ({_status_counts(result)})"),
+        ("stopping", _stopping(result)),
         ("requests", f"{usage.requests}"),
         ("prompt tokens", f"{usage.prompt_tokens:,}"),
         ("  served from cache", f"{usage.cached_tokens:,} ({usage.cache_hit_rate:.0%})"),
@@ -64,3 +65,9 @@ def _status_counts(result: RunResult) -> str:
     for thread in result.threads:
         counts[thread.status.value] = counts.get(thread.status.value, 0) + 1
     return ", ".join(f"{count} {status}" for status, count in counts.items())
+
+
+def _stopping(result: RunResult) -> str:
+    rule = result.stop + (" + deepprune" if result.pruned else "")
+    rounds = f"{result.rounds} round{'s' if result.rounds != 1 else ''}"
+    return f"{rule}, {rounds}" + (", settled early" if result.settled_early else "")
