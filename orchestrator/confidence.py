@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from orchestrator.backends.base import TextChunk
-from orchestrator.result import ThreadReport, ThreadStatus
+from orchestrator.result import ThreadReport
 from orchestrator.stopping import Ballot
 
 
@@ -86,13 +86,13 @@ class DeepConfMonitor:
         if report.index >= self.warmup or self.threshold is not None:
             return
         self._warm_ended += 1
-        if _answered(report):
+        if report.answered:
             self._warm.append(self._confidence(report.index))
         if self._warm_ended == self.warmup and self._warm:
             self.threshold = percentile(self._warm, self.percentile)
 
     def ballot(self, report: ThreadReport) -> Ballot | None:
-        return Ballot(report.answer, self._confidence(report.index)) if _answered(report) else None
+        return Ballot(report.answer, self._confidence(report.index)) if report.answered else None
 
     def _below_threshold(self, index: int, group: GroupConfidence) -> bool:
         if self.threshold is None or index < self.warmup or not group.full:
@@ -102,7 +102,3 @@ class DeepConfMonitor:
     def _confidence(self, index: int) -> float:
         group = self._groups.get(index)
         return group.trace_confidence if group else 0.0
-
-
-def _answered(report: ThreadReport) -> bool:
-    return report.status in (ThreadStatus.DONE, ThreadStatus.LENGTH)

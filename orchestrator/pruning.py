@@ -55,10 +55,7 @@ class NoPruning:
         pass
 
     def ballot(self, report: ThreadReport) -> Ballot | None:
-        return Ballot(report.answer) if report.status in _ANSWERED else None
-
-
-_ANSWERED = (ThreadStatus.DONE, ThreadStatus.LENGTH)
+        return Ballot(report.answer) if report.answered else None
 
 
 @dataclass(slots=True)
@@ -156,11 +153,11 @@ class DeepPruneMonitor:
 
     def ended(self, report: ThreadReport) -> None:
         cluster = self._placed.get(report.index)
-        if cluster is not None and report.status in _ANSWERED:
+        if cluster is not None and report.answered:
             cluster.answers[report.index] = report.answer
 
     def ballot(self, report: ThreadReport) -> Ballot | None:
-        if report.status in _ANSWERED:
+        if report.answered:
             return Ballot(report.answer)
         cluster = self._placed.get(report.index)
         if report.status is ThreadStatus.PRUNED and cluster is not None and cluster.answers:

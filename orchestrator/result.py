@@ -18,6 +18,10 @@ class ThreadStatus(StrEnum):
     FAILED = "failed"
 
 
+ANSWERED = frozenset({ThreadStatus.DONE, ThreadStatus.LENGTH})
+"""Statuses of threads that ran to an end of their own and so have an answer."""
+
+
 class ThreadReport(BaseModel):
     index: int
     request_id: str
@@ -30,6 +34,10 @@ class ThreadReport(BaseModel):
     wall_s: float
     text: str
     error: str | None = None
+
+    @property
+    def answered(self) -> bool:
+        return self.status in ANSWERED
 
 
 class UsageReport(BaseModel):

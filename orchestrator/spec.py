@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from orchestrator.aggregate import answer_pattern
-from orchestrator.backends import BACKEND_CONFIGS, BackendConfig
+from orchestrator.backends import BackendConfig
 from orchestrator.backends.sim.config import SimConfig
 from orchestrator.backends.stack import Limits
 from orchestrator.errors import TaskFileError

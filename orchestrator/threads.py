@@ -27,10 +27,9 @@ from orchestrator.backends.base import (
 )
 from orchestrator.errors import BackendError
 from orchestrator.events import Observer, ThreadFinished, ThreadProgress, ThreadStarted
-from orchestrator.result import ThreadReport, ThreadStatus
+from orchestrator.result import ANSWERED, ThreadReport, ThreadStatus
 from orchestrator.spec import Strategy
 
-_ANSWERED = (ThreadStatus.DONE, ThreadStatus.LENGTH)
 _STATUS = {
     FinishReason.STOP: ThreadStatus.DONE,
     FinishReason.LENGTH: ThreadStatus.LENGTH,
@@ -122,7 +121,7 @@ class _Thread:
             index=self.index,
             request_id=self.request.request_id,
             status=status,
-            answer=extract_answer(text, self.pattern) if status in _ANSWERED else None,
+            answer=extract_answer(text, self.pattern) if status in ANSWERED else None,
             tokens=usage.completion_tokens,
             prompt_tokens=usage.prompt_tokens,
             cached_tokens=usage.cached_tokens,

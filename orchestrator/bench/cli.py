@@ -8,15 +8,14 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from orchestrator.bench.prune import PRESETS, BenchSummary, bench_prune
-from orchestrator.errors import OrchestrateError, UsageError
+from orchestrator.bench.prune import BenchSummary, bench_prune, preset
+from orchestrator.errors import OrchestrateError
 
 
 def run_bench_prune(
     traces: Path, strategy: str, out: Path, order_seed: int | None, limit: int | None, answer_pattern: str | None
 ) -> None:
-    if strategy not in PRESETS:
-        raise UsageError(f"unknown strategy '{strategy}' (choose from: {', '.join(PRESETS)})")
+    preset(strategy)  # an unknown name fails before the output file is opened
     try:
         with out.open("w", encoding="utf-8") as sink:
             summary = asyncio.run(

@@ -20,7 +20,7 @@ from typing import Any, TextIO
 from orchestrator.aggregate import normalize_answer
 from orchestrator.backends.replay import ReplayBackend, ReplayConfig
 from orchestrator.errors import UsageError
-from orchestrator.result import RunResult, ThreadStatus
+from orchestrator.result import ANSWERED, RunResult, ThreadStatus
 from orchestrator.runner import Orchestrator
 from orchestrator.spec import Strategy
 from orchestrator.traces import TraceProblem
@@ -79,11 +79,16 @@ class BenchSummary:
         return self.tokens / self.cons_tokens if self.cons_tokens else 0.0
 
 
-def strategy_for(name: str, threads: int, answer_pattern: str | None, **overrides: Any) -> Strategy:
+def preset(name: str) -> dict[str, Any]:
+    """The `strategy:` fields of a named strategy; `UsageError` naming the choices when unknown."""
     if name not in PRESETS:
         raise UsageError(f"unknown strategy '{name}' (choose from: {', '.join(PRESETS)})")
+    return PRESETS[name]
+
+
+def strategy_for(name: str, threads: int, answer_pattern: str | None, **overrides: Any) -> Strategy:
     fields = {"threads": threads, "seed": 0, "prompt": "{task}", "max_tokens": 1_000_000, "temperature": 0.7}
-    return Strategy.model_validate(fields | PRESETS[name] | {"answer_pattern": answer_pattern} | overrides)
+    return Strategy.model_validate(fields | preset(name) | {"answer_pattern": answer_pattern} | overrides)
 
 
 async def bench_prune(
@@ -125,7 +130,7 @@ def outcome_of(index: int, problem: TraceProblem, result: RunResult) -> ProblemO
         correct=is_correct(result.answer, problem.answer),
         tokens=sum(len(thread.text.split()) for thread in result.threads),
         started=len(result.threads),
-        finished=result.count(ThreadStatus.DONE, ThreadStatus.LENGTH),
+        finished=result.count(*ANSWERED),
         pruned=result.count(ThreadStatus.PRUNED),
         stopped=result.count(ThreadStatus.ABORTED),
         model_tokens=sum(thread.tokens for thread in result.threads),
