@@ -4,6 +4,7 @@ from orchestrator import Orchestrator, SimBackend, SimConfig, Strategy
 
 async with Orchestrator(SimBackend(SimConfig()), Strategy(threads=8)) as orchestrator:
     result = await orchestrator.run("How many positive divisors does 360 have?")
+    planned = await orchestrator.run("What is 17 * 23? And what is 2 ** 10?", plan="auto")
 """
 
 from orchestrator.aggregate import Vote, extract_answer, majority_vote, normalize_answer
@@ -24,14 +25,57 @@ from orchestrator.backends import (
     create_backend,
 )
 from orchestrator.backends.replay import ReplayBackend, ReplayConfig
+from orchestrator.budget import Budget
 from orchestrator.confidence import DeepConfMonitor
-from orchestrator.errors import BackendError, BackendUnavailable, OrchestrateError, RunError, TaskFileError, UsageError
-from orchestrator.events import Event, Observer, PrefixWarmed, ThreadFinished, ThreadProgress, ThreadStarted
+from orchestrator.engine import (
+    AddStep,
+    CancelStep,
+    Edit,
+    Engine,
+    EngineOutcome,
+    Policy,
+    Refiner,
+    ReplaceStep,
+    StepOutput,
+)
+from orchestrator.errors import (
+    BackendError,
+    BackendUnavailable,
+    BudgetExceeded,
+    OrchestrateError,
+    PlanError,
+    RunError,
+    TaskFileError,
+    UsageError,
+)
+from orchestrator.events import (
+    Event,
+    Observer,
+    PrefixWarmed,
+    StepFinished,
+    StepStarted,
+    ThreadFinished,
+    ThreadProgress,
+    ThreadStarted,
+)
+from orchestrator.plan import Plan, Step, substitute
+from orchestrator.plan_view import plan_tree, to_dot, to_json, to_mermaid
+from orchestrator.planner import Planner, PlannerConfig
 from orchestrator.pruning import DeepPruneMonitor, Monitor, NoPruning, OnlineClustering, PruneConfig
-from orchestrator.result import BackendReport, RunResult, ThreadReport, ThreadStatus, UsageReport
-from orchestrator.runner import Orchestrator, run_task
+from orchestrator.refiner import LLMRefiner, RefineConfig
+from orchestrator.result import (
+    BackendReport,
+    RunResult,
+    StepReport,
+    StepStatus,
+    ThreadReport,
+    ThreadStatus,
+    UsageReport,
+)
+from orchestrator.runner import Orchestrator, resolve_plan, run_task
 from orchestrator.sampling import Sampler, StepOutcome
 from orchestrator.spec import Strategy, TaskSpec, load_task, parse_task
+from orchestrator.steps import StepRunner
 from orchestrator.stopping import (
     AdaptiveConsistency,
     Ballot,
@@ -48,6 +92,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AdaptiveConsistency",
+    "AddStep",
     "Backend",
     "BackendConfig",
     "BackendError",
@@ -55,6 +100,9 @@ __all__ = [
     "BackendReport",
     "BackendUnavailable",
     "Ballot",
+    "Budget",
+    "BudgetExceeded",
+    "CancelStep",
     "Completion",
     "CompletionRequest",
     "ConfidenceConsensus",
@@ -62,16 +110,28 @@ __all__ = [
     "DeepConfMonitor",
     "DeepPruneMonitor",
     "EarlyStoppingConsistency",
+    "Edit",
+    "Engine",
+    "EngineOutcome",
     "Event",
     "FinishReason",
+    "LLMRefiner",
     "Monitor",
     "NoPruning",
     "Observer",
     "OnlineClustering",
     "OrchestrateError",
     "Orchestrator",
+    "Plan",
+    "PlanError",
+    "Planner",
+    "PlannerConfig",
+    "Policy",
     "PrefixWarmed",
     "PruneConfig",
+    "RefineConfig",
+    "Refiner",
+    "ReplaceStep",
     "ReplayBackend",
     "ReplayConfig",
     "RunError",
@@ -80,7 +140,14 @@ __all__ = [
     "SamplingParams",
     "SimBackend",
     "SimConfig",
+    "Step",
+    "StepFinished",
     "StepOutcome",
+    "StepOutput",
+    "StepReport",
+    "StepRunner",
+    "StepStarted",
+    "StepStatus",
     "StopConfig",
     "StopRule",
     "Strategy",
@@ -109,5 +176,11 @@ __all__ = [
     "majority_vote",
     "normalize_answer",
     "parse_task",
+    "plan_tree",
+    "resolve_plan",
     "run_task",
+    "substitute",
+    "to_dot",
+    "to_json",
+    "to_mermaid",
 ]

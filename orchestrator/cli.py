@@ -1,7 +1,8 @@
 """`orchestrate`: the command line.
 
-Exit status: 0 success, 1 a run failed (backend error, no thread succeeded), 2 a bad task file or
-bad command line, 130 interrupted. Every failure is one line on stderr, never a traceback.
+Exit status: 0 success, 1 a run failed (backend error, no thread succeeded, a plan whose final step
+failed), 2 a bad task file, plan or command line, 3 a budget stopped the run (the partial result is
+still printed and written), 130 interrupted. Every failure is one line on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -20,13 +21,16 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from orchestrator.backends.sim.config import SimConfig
-from orchestrator.errors import OrchestrateError, TaskFileError, UsageError
+from orchestrator.errors import OrchestrateError, PlanError, TaskFileError, UsageError
 from orchestrator.events import Observer, ignore
+from orchestrator.plan import Plan
+from orchestrator.plan_view import FORMATS, plan_tree, to_dot, to_json, to_mermaid
 from orchestrator.progress import LiveProgress
 from orchestrator.report import render_result
-from orchestrator.result import RunResult
-from orchestrator.runner import run_task
+from orchestrator.result import RunResult, StepStatus
+from orchestrator.runner import resolve_plan, run_task
 from orchestrator.spec import TaskSpec, load_task
+from tools.config import build_registry
 
 app = typer.Typer(
     add_completion=False,
@@ -48,8 +52,9 @@ def run(
     """Run a task file and print the answer with its cost."""
     with _one_line_errors():
         spec = load_task(file)
-        result = _execute(spec, show_progress=not (quiet or as_json))
+        result = _execute(spec, file.parent, show_progress=not (quiet or as_json))
         _emit(result, as_json, out)
+        _exit_status(result)
 
 
 @app.command()
@@ -57,7 +62,26 @@ def validate(file: TaskFile) -> None:
     """Check a task file without running it."""
     with _one_line_errors():
         spec = load_task(file)
-        typer.echo(f"{file}: ok ({spec.strategy.threads} threads on backend '{spec.backend.kind}')")
+        steps = f"a plan of {len(spec.plan)} steps" if isinstance(spec.plan, tuple) else _plan_kind(spec)
+        if isinstance(spec.plan, tuple):
+            Plan.of(spec.plan, build_registry(spec.tools, file.parent).names())
+        typer.echo(
+            f"{file}: ok ({steps}, {spec.strategy.threads} threads per reasoning step, backend '{spec.backend.kind}')"
+        )
+
+
+@app.command()
+def plan(
+    file: TaskFile,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="tree, mermaid, dot or json.")] = "tree",
+) -> None:
+    """Print a task's plan without running it (`plan: auto` asks the planner, nothing else runs)."""
+    with _one_line_errors():
+        if fmt not in FORMATS:
+            raise UsageError(f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}")
+        spec = load_task(file)
+        the_plan = asyncio.run(resolve_plan(spec, file.parent))
+        _print_plan(the_plan, fmt, str(file))
 
 
 @app.command("sim-server")
@@ -121,6 +145,42 @@ def bench_prune(
         run_bench_prune(traces, strategy, out, order_seed, limit, None if answer_pattern == "none" else answer_pattern)
 
 
+@bench.command("dag")
+def bench_dag(
+    fanoutqa: Annotated[
+        Path, typer.Option(help="FanOutQA questions (JSON), e.g. ../shared/data/dag/fanoutqa_dev.json.")
+    ],
+    out: Annotated[Path, typer.Option(help="One JSON line per question, written as each finishes.")],
+    latency: Annotated[float, typer.Option(help="Seconds each leaf lookup takes.", min=0.0, max=60.0)] = 0.05,
+    limit: Annotated[int | None, typer.Option(help="Only the first N questions.", min=1)] = None,
+) -> None:
+    """Run FanOutQA's human decompositions as plans, one question after another; compare with the critical path."""
+    with _one_line_errors():
+        from orchestrator.bench.dag_cli import run_bench_dag
+
+        run_bench_dag(fanoutqa, out, latency, limit)
+
+
+def _plan_kind(spec: TaskSpec) -> str:
+    return "a plan written by the LLM planner" if spec.plan == "auto" else "one reasoning step"
+
+
+def _print_plan(the_plan: Plan, fmt: str, title: str) -> None:
+    if fmt == "tree":
+        Console().print(plan_tree(the_plan, title))
+        return
+    render = {"mermaid": to_mermaid, "dot": to_dot, "json": to_json}[fmt]
+    sys.stdout.write(render(the_plan))
+
+
+def _exit_status(result: RunResult) -> None:
+    if result.stopped is not None:
+        _fail(f"stopped: {result.stopped}; the partial result is above", 3)
+    failed = [step for step in result.steps if step.status is StepStatus.FAILED]
+    if result.answer is None and failed:
+        _fail(f"step '{failed[0].id}' failed: {failed[0].error}", 1)
+
+
 def _sim_config(**fields: object) -> SimConfig:
     try:
         return SimConfig.model_validate(fields)
@@ -138,7 +198,7 @@ def _json_option(name: str, text: str | None) -> object:
         raise UsageError(f"{name}: not valid JSON ({error.msg})") from None
 
 
-def _execute(spec: TaskSpec, show_progress: bool) -> RunResult:
+def _execute(spec: TaskSpec, base_dir: Path, show_progress: bool) -> RunResult:
     stderr = Console(stderr=True)
     progress = (
         LiveProgress(stderr, "[simulated]" if spec.backend.kind == "sim" else "")
@@ -147,7 +207,7 @@ def _execute(spec: TaskSpec, show_progress: bool) -> RunResult:
     )
     observer: Observer = progress or ignore
     with progress or nullcontext():
-        return asyncio.run(run_task(spec, observer))
+        return asyncio.run(run_task(spec, observer, base_dir))
 
 
 def _emit(result: RunResult, as_json: bool, out: Path | None) -> None:
@@ -173,7 +233,7 @@ def _write_atomically(path: Path, text: str) -> None:
 def _one_line_errors() -> Iterator[None]:
     try:
         yield
-    except (TaskFileError, UsageError) as error:
+    except (TaskFileError, UsageError, PlanError) as error:
         _fail(str(error), 2)
     except OrchestrateError as error:
         _fail(str(error), 1)

@@ -5,7 +5,9 @@
     ├── UsageError              a command-line option is invalid (CLI exit status 2)
     ├── BackendError            a backend could not serve a request (`retryable`, `status`)
     │   └── BackendUnavailable  the server cannot be reached or is not ready (retryable)
-    └── RunError                a run could not produce a result (e.g. every thread failed)
+    ├── PlanError               a plan is invalid: unknown references, duplicate ids, a cycle, an unknown tool
+    ├── RunError                a run could not produce a result (e.g. every thread failed)
+    └── BudgetExceeded          a budget (tokens, wall time, steps) stopped the run; the result is partial
 
 The CLI turns each of these into a single line on stderr and a non-zero exit status; it never
 shows a traceback for them.
@@ -49,5 +51,13 @@ class BackendUnavailable(BackendError):
         super().__init__(message, status=status, retryable=retryable)
 
 
+class PlanError(OrchestrateError):
+    """A plan (from a task file, a planner or a refiner) is invalid; the message names the step and the problem."""
+
+
 class RunError(OrchestrateError):
     """A run could not produce a result."""
+
+
+class BudgetExceeded(OrchestrateError):
+    """A budget stopped the run; `str()` names the budget that was reached."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from orchestrator.result import ThreadReport
+from orchestrator.result import StepReport, ThreadReport
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +30,18 @@ class ThreadFinished:
     report: ThreadReport
 
 
-Event = PrefixWarmed | ThreadStarted | ThreadProgress | ThreadFinished
+@dataclass(frozen=True, slots=True)
+class StepStarted:
+    step_id: str
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class StepFinished:
+    report: StepReport
+
+
+Event = PrefixWarmed | ThreadStarted | ThreadProgress | ThreadFinished | StepStarted | StepFinished
 Observer = Callable[[Event], None]
 
 

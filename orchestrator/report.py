@@ -2,20 +2,56 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
+
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from orchestrator.result import RunResult
 
+RESULT_CHARS = 60
+
 
 def render_result(result: RunResult) -> RenderableType:
-    return Group(_answer(result), _votes(result), _cost(result))
+    parts: list[RenderableType] = [_answer(result), _votes(result)]
+    if len(result.steps) > 1:
+        parts.append(_steps(result))
+    return Group(*parts, _cost(result))
 
 
 def _answer(result: RunResult) -> Text:
-    share = f"{result.support:.0%} of answered threads"
-    return Text.assemble(("Answer: ", "bold"), (str(result.answer), "bold green"), f"  ({share})")
+    if result.stopped is not None:
+        return Text.assemble(("Stopped: ", "bold red"), result.stopped, ("  (partial result)", "dim"))
+    share = f"{result.support:.0%} of answered threads" if result.votes else "from the final step"
+    return Text.assemble(("Answer: ", "bold"), (_clip(str(result.answer), 400), "bold green"), f"  ({share})")
+
+
+def _steps(result: RunResult) -> Table:
+    on_path = set(result.critical_path_steps)
+    table = Table(title="Steps (* on the critical path)", title_justify="left", box=None, padding=(0, 2))
+    for column in ("step", "does", "status", "start s", "end s", "result or error"):
+        table.add_column(column, justify="right" if column.endswith(" s") else "left")
+    for step in result.steps:
+        table.add_row(
+            step.id + (" *" if step.id in on_path else ""),
+            step.tool or "reasoning",
+            step.status.value,
+            _seconds(step.started_s),
+            _seconds(step.ended_s),
+            _clip(step.result if step.result is not None else step.error or "", RESULT_CHARS),
+        )
+    return table
+
+
+def _seconds(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}"
+
+
+def _clip(text: str, limit: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
 def _votes(result: RunResult) -> Table:
@@ -43,6 +79,7 @@ def cost_rows(result: RunResult) -> list[tuple[str, str]]:
     usage = result.usage
     rows = [
         ("backend", result.backend.model),
+        ("steps", _step_counts(result)),
         ("threads", f"{len(result.threads)} ({_status_counts(result)})"),
         ("stopping", _stopping(result)),
         ("requests", f"{usage.requests}"),
@@ -61,10 +98,15 @@ def cost_rows(result: RunResult) -> list[tuple[str, str]]:
 
 
 def _status_counts(result: RunResult) -> str:
-    counts: dict[str, int] = {}
-    for thread in result.threads:
-        counts[thread.status.value] = counts.get(thread.status.value, 0) + 1
-    return ", ".join(f"{count} {status}" for status, count in counts.items())
+    return _counts(thread.status.value for thread in result.threads)
+
+
+def _step_counts(result: RunResult) -> str:
+    return f"{len(result.steps)} ({_counts(step.status.value for step in result.steps)})"
+
+
+def _counts(statuses: Iterable[str]) -> str:
+    return ", ".join(f"{count} {status}" for status, count in Counter(statuses).items())
 
 
 def _stopping(result: RunResult) -> str:

@@ -34,10 +34,35 @@ class ThreadReport(BaseModel):
     wall_s: float
     text: str
     error: str | None = None
+    step: str | None = None
 
     @property
     def answered(self) -> bool:
         return self.status in ANSWERED
+
+
+class StepStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class StepReport(BaseModel):
+    """One step of the plan: what it was, how it ended, and when (seconds from the start of the run)."""
+
+    id: str
+    kind: str
+    tool: str | None = None
+    depends_on: list[str] = []
+    status: StepStatus
+    result: str | None = None
+    error: str | None = None
+    started_s: float | None = None
+    ended_s: float | None = None
+    attempts: int = 0
+    tokens: int = 0
 
 
 class UsageReport(BaseModel):
@@ -86,6 +111,10 @@ class RunResult(BaseModel):
     pruned: bool = False
     rounds: int = 1
     settled_early: bool = False
+    steps: list[StepReport] = []
+    critical_path_steps: list[str] = []
+    stopped: str | None = None
+    notes: list[str] = []
     backend: BackendReport
 
     def count(self, *statuses: ThreadStatus) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -14,9 +14,15 @@ from orchestrator.aggregate import answer_pattern
 from orchestrator.backends import BackendConfig
 from orchestrator.backends.sim.config import SimConfig
 from orchestrator.backends.stack import Limits
-from orchestrator.errors import TaskFileError
+from orchestrator.budget import Budget
+from orchestrator.engine import Policy
+from orchestrator.errors import PlanError, TaskFileError
+from orchestrator.plan import Plan, Step
+from orchestrator.planner import PlannerConfig
 from orchestrator.pruning import PruneConfig
+from orchestrator.refiner import RefineConfig
 from orchestrator.stopping import ConsConfig, StopConfig
+from tools.config import ToolsConfig
 
 MAX_TASK_FILE_BYTES = 1_000_000
 
@@ -81,7 +87,12 @@ class Strategy(BaseModel):
 
 
 class TaskSpec(BaseModel):
-    """A whole task file."""
+    """A whole task file.
+
+    `plan` is a list of steps (run as given), `auto` (the LLM planner writes it) or absent (the task
+    is one reasoning step). `refine` turns on the refiner; `execution` sets step retries and time
+    limits; `budget` stops the whole run; `tools` configures the built-in tools.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -89,6 +100,31 @@ class TaskSpec(BaseModel):
     backend: BackendConfig = SimConfig()
     strategy: Strategy = Strategy()
     limits: Limits = Limits()
+    plan: tuple[Step, ...] | Literal["auto"] | None = None
+    planner: PlannerConfig = PlannerConfig()
+    refine: RefineConfig | None = None
+    tools: ToolsConfig = ToolsConfig()
+    execution: Policy = Policy()
+    budget: Budget = Budget()
+
+    @field_validator("plan", mode="before")
+    @classmethod
+    def _valid_plan(cls, plan: Any) -> Any:
+        if plan is None or plan == "auto":
+            return plan
+        if not isinstance(plan, list) or not plan:
+            raise ValueError("expected a non-empty list of steps, or 'auto' for the LLM planner")
+        try:
+            return tuple(Plan.of(plan))
+        except PlanError as error:
+            raise ValueError(str(error)) from None
+
+    @field_validator("refine", mode="before")
+    @classmethod
+    def _refine_shorthand(cls, refine: Any) -> Any:
+        if refine is False:
+            return None
+        return {} if refine is True else refine
 
     @field_validator("backend", mode="before")
     @classmethod

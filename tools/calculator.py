@@ -47,7 +47,7 @@ class CalculatorArgs(BaseModel):
 class Calculator:
     name = "calculator"
     description = "Evaluate an arithmetic expression: + - * / // % **, parentheses, math functions, pi, e."
-    args_model = CalculatorArgs
+    args_model: type[BaseModel] = CalculatorArgs
 
     async def call(self, args: BaseModel) -> str:
         return format_number(evaluate(CalculatorArgs.model_validate(args).expression))

@@ -29,6 +29,8 @@ class FinishReason(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class SamplingParams:
+    """`json_schema` (a JSON Schema as a JSON string) constrains the output where the server supports it."""
+
     max_tokens: int = 2048
     temperature: float = 0.7
     top_p: float = 1.0
@@ -36,6 +38,7 @@ class SamplingParams:
     seed: int | None = None
     logprobs: bool = False
     top_logprobs: int = 0
+    json_schema: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

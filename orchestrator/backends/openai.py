@@ -9,6 +9,13 @@
   completion ends with `LENGTH`, but it stays in the usage, since the server did generate it.
 - Aborting closes the request's HTTP stream (the API has no abort call; vLLM and SGLang stop a request
   whose client disconnects). The stream then ends with an `ABORT` completion of the text so far.
+- `SamplingParams.json_schema` (a JSON Schema as a string) constrains the output. Chat sends OpenAI's
+  `response_format: {type: json_schema, json_schema: {name, schema}}`, without `strict` (SGLang then
+  always constrains; OpenAI's strict mode takes only a subset of JSON Schema). OpenAI's completions API
+  has no `response_format`, so completions sends the same object as an extra body field: SGLang's and
+  current vLLM's `/v1/completions` both read it (into `sampling_params.json_schema` and
+  `structured_outputs.json`), whereas SGLang's own `json_schema` field and vLLM's older `guided_json`
+  are each silently ignored by the other server. A schema that is not JSON fails before it is sent.
 - The SDK's own retries are off (`max_retries=0`): retrying is a wrapper's job (see `_http`).
 - The API key is read from the environment variable `api_key_env`; a server on this machine needs
   none (a placeholder is sent), any other one fails with a clear message when it is missing.
@@ -18,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import re
 from collections import Counter
 from collections.abc import AsyncGenerator
@@ -61,6 +69,7 @@ PLACEHOLDER_KEY = "EMPTY"  # what SGLang and vLLM document for servers started w
 # What a broken stream raises: the SDK wraps transport errors in APIConnectionError, older SDKs let httpx's through.
 STREAM_FAILURES = (openai.APIError, httpx.HTTPError, httpx.StreamError)
 MENTIONS_N = re.compile(r"(?<![\w.-])['\"`]?n['\"`]?(?![\w-])")
+SCHEMA_NAME = "output"  # OpenAI requires a name ([a-zA-Z0-9_-]{1,64}); SGLang and vLLM only require one
 
 
 class OpenAIConfig(BaseModel):
@@ -253,6 +262,8 @@ class OpenAIBackend(AsyncClosing):
         arguments = self._arguments(params, n) | {"prompt": prompt}
         if params.logprobs or params.top_logprobs > 0:
             arguments["logprobs"] = params.top_logprobs
+        if params.json_schema is not None:
+            arguments["extra_body"] = {"response_format": response_format(params.json_schema)}
         return arguments
 
     def _chat_arguments(self, prompt: str, params: SamplingParams, n: int) -> dict[str, Any]:
@@ -261,6 +272,8 @@ class OpenAIBackend(AsyncClosing):
             arguments["logprobs"] = True
         if params.top_logprobs > 0:
             arguments["top_logprobs"] = params.top_logprobs
+        if params.json_schema is not None:
+            arguments["response_format"] = response_format(params.json_schema)
         return arguments
 
     def _count(self, exchange: Exchange) -> None:
@@ -298,6 +311,15 @@ class OpenAIBackend(AsyncClosing):
     def _reason(self, error: BaseException) -> str:
         cause = error.__cause__ or error
         return redact(one_line(str(cause)) or type(cause).__name__, self._key)
+
+
+def response_format(json_schema: str) -> dict[str, Any]:
+    """OpenAI's `response_format` constraining the output to `json_schema` (a JSON Schema as a string)."""
+    try:
+        schema = json.loads(json_schema)
+    except json.JSONDecodeError as error:
+        raise BackendError(f"json_schema is not valid JSON: {error}") from None
+    return {"type": "json_schema", "json_schema": {"name": SCHEMA_NAME, "schema": schema}}
 
 
 def refuses_n(error: ServerError) -> bool:

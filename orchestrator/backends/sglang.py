@@ -9,6 +9,9 @@ warm-up (`max_tokens=0`) is the caller's job and works as is; servers report 0 o
 tokens for it. The first request asks `/server_info` (`/get_server_info` on older servers) whether
 the server streams deltas (`--incremental-streaming-output`) or, by default, cumulative outputs,
 which cost O(n^2) bytes over a long generation; `info()` reports the model path it names.
+`SamplingParams.json_schema` goes as is into `sampling_params.json_schema` (a string, as SGLang's
+`SamplingParams` takes it); a schema the server's grammar backend cannot compile fails the request
+as a non-retryable 400 ("Invalid grammar request ...").
 """
 
 from __future__ import annotations
@@ -222,6 +225,8 @@ def payload(request: CompletionRequest) -> dict[str, Any]:
         sampling["stop"] = list(params.stop)
     if params.seed is not None:
         sampling["sampling_seed"] = params.seed
+    if params.json_schema is not None:
+        sampling["json_schema"] = params.json_schema
     prompt = {"input_ids": list(request.prompt_ids)} if request.prompt_ids is not None else {"text": request.prompt}
     body = prompt | {"sampling_params": sampling, "stream": True, "rid": request.request_id}
     if params.logprobs or params.top_logprobs > 0:

@@ -8,14 +8,18 @@ with SGLang's message (HTTP 400 `{"error": {"message": ...}}`).
 
 The simulator reads `max_new_tokens` (null: what the context leaves, as SGLang's scheduler clamps
 it), `temperature` (below 1e-6: greedy), `top_p`, `stop`, `sampling_seed`, `n`, `no_stop_trim`,
-`return_logprob` and `top_logprobs_num`. The other SGLang keys are validated and accepted but do
-not change the scripted output (`top_k`, `min_p`, penalties, `stop_token_ids`, `stop_regex`,
-grammars, `ignore_eos`, `min_new_tokens`, `logit_bias`, `custom_params`, ...); prompt logprobs
-(`logprob_start_len`) are not modelled: `input_token_logprobs` is always empty.
+`json_schema`, `return_logprob` and `top_logprobs_num`. `json_schema` reaches scripts as
+`SamplingParams.json_schema`, which they may honour; one that SGLang's grammar backend could not
+compile (not JSON, or not an object or boolean) is rejected as SGLang rejects it. The other SGLang
+keys are validated and accepted but do not change the scripted output (`top_k`, `min_p`, penalties,
+`stop_token_ids`, `stop_regex`, `regex`, `ebnf`, `ignore_eos`, `min_new_tokens`, `logit_bias`,
+`custom_params`, ...); prompt logprobs (`logprob_start_len`) are not modelled: `input_token_logprobs`
+is always empty.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import uuid
 from collections import Counter
@@ -28,6 +32,7 @@ from orchestrator.backends.sim import Tokenizer
 from orchestrator.errors import BackendError
 
 SAMPLING_EPS = 1e-6
+GRAMMARS = ("json_schema", "regex", "ebnf")
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +144,10 @@ class Planner:
         temperature = 0.0 if s["temperature"] < SAMPLING_EPS else s["temperature"]
         stop = (s["stop"],) if isinstance(s["stop"], str) else tuple(s["stop"] or ())
         seed = s["sampling_seed"]
-        return SamplingParams(max_new, temperature, s["top_p"], stop, seed, view.return_logprob, view.top_logprobs_num)
+        schema = compiled_schema(s.get("json_schema"))
+        return SamplingParams(
+            max_new, temperature, s["top_p"], stop, seed, view.return_logprob, view.top_logprobs_num, schema
+        )
 
     def _max_new_tokens(self, requested: int | None, prompt_tokens: int) -> int:
         room = self.context_len - prompt_tokens
@@ -283,7 +291,25 @@ def verify(s: dict[str, Any]) -> None:
             f"max_new_tokens must be at least 0, got {s['max_new_tokens']}.",
         ),
         ((s["beam_width"] or 1) <= 1, "beam search (beam_width > 1) is not supported by the simulator."),
+        (
+            sum(s.get(key) is not None for key in GRAMMARS) <= 1,
+            "Only one of regex, json_schema, or ebnf can be set.",
+        ),
     ]
     for ok, message in checks:
         if not ok:
             raise ValueError(message)
+
+
+def compiled_schema(schema: str | None) -> str | None:
+    """`schema` if SGLang's grammar backend could compile it; else SGLang's 400 for the request."""
+    if schema is not None and not _compiles(schema):
+        raise ValueError(f"Invalid grammar request: req.grammar_key={('json', schema)!r}")
+    return schema
+
+
+def _compiles(schema: str) -> bool:
+    try:
+        return isinstance(json.loads(schema), dict | bool)
+    except json.JSONDecodeError:
+        return False

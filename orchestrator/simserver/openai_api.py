@@ -8,7 +8,7 @@ broken stream; `max_tokens` defaults to 16 on completions and to the context lef
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from typing import Any, TypeVar
 
@@ -57,7 +57,7 @@ async def completions(request: web.Request) -> web.StreamResponse:
     if not body.prompt or (isinstance(body.prompt, list) and all(not p for p in body.prompt)):
         raise openai_error("Prompt cannot be empty")
     draw = draw_fault(state)
-    batch = plan(state, completion_input(body))
+    batch = plan(state, request_input(completion_input, body))
     if body.stream:
         return await serve_stream(request, CompletionStream(body, state).events(batch), draw)
     outs = await results(state, batch)
@@ -71,7 +71,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     body = await parse_body(request, ChatBody)
     _validate_chat(body, state)
     draw = draw_fault(state)
-    batch = plan(state, chat_input(body))
+    batch = plan(state, request_input(chat_input, body))
     if body.stream:
         return await serve_stream(request, ChatStream(body, state).events(batch), draw)
     outs = await results(state, batch)
@@ -91,6 +91,14 @@ async def parse_body(request: web.Request, model_type: type[Body]) -> Body:
         return model_type.model_validate_json(await request.read())
     except ValidationError as error:
         raise openai_error(str(error), "Bad Request") from None
+
+
+def request_input(convert: Callable[[Body], GenerateInput], body: Body) -> GenerateInput:
+    """`convert(body)`; a body SGLang cannot turn into a generate request is a 400."""
+    try:
+        return convert(body)
+    except ValueError as error:
+        raise openai_error(str(error)) from None
 
 
 def completion_input(body: CompletionBody) -> GenerateInput:

@@ -1,22 +1,54 @@
 """Request bodies of the OpenAI-compatible routes, as SGLang's `entrypoints/openai/protocol.py` has them.
 
-Unknown keys are ignored and values coerced (plain pydantic models, as SGLang's). Fields the
-simulator cannot honour (penalties, grammars, `response_format`, `logit_bias`, ...) are accepted
-and have no effect on the scripted output.
+Unknown keys are ignored and values coerced (plain pydantic models, as SGLang's). The JSON Schema of
+a `response_format` (`json_schema`, or `{"type": "object"}` for `json_object`), overriding the
+completions-only `json_schema` string, becomes `sampling_params.json_schema`, as SGLang maps it; scripts
+see it as `SamplingParams.json_schema`. Fields the simulator cannot honour (penalties, `regex`, `ebnf`,
+structural tags, `logit_bias`, ...) are accepted and have no effect on the scripted output.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 DEFAULT_MODEL_NAME = "default"
+JSON_OBJECT_SCHEMA = '{"type": "object"}'  # what SGLang constrains `json_object` to
 
 
 class StreamOptions(BaseModel):
     include_usage: bool | None = False
     continuous_usage_stats: bool | None = False
+
+
+class JsonSchemaFormat(BaseModel):
+    name: str
+    description: str | None = None
+    schema_: dict[str, object] | None = Field(default=None, alias="schema")
+    strict: bool | None = None
+
+
+class ResponseFormat(BaseModel):
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchemaFormat | None = None
+
+    def schema_text(self) -> str | None:
+        """The JSON Schema string SGLang constrains the output to; None for `text`."""
+        if self.type == "json_object":
+            return JSON_OBJECT_SCHEMA
+        if self.type == "text":
+            return None
+        if self.json_schema is None or self.json_schema.schema_ is None:
+            raise ValueError("schema_ is required for json_schema response format request.")
+        return json.dumps(self.json_schema.schema_)
+
+
+class StructuralTagFormat(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    type: Literal["structural_tag"]
 
 
 class _Common(BaseModel):
@@ -31,7 +63,9 @@ class _Common(BaseModel):
     frequency_penalty: float = 0.0
     presence_penalty: float = 0.0
     logit_bias: dict[str, float] | None = None
-    response_format: dict[str, Any] | None = None
+    response_format: ResponseFormat | StructuralTagFormat | None = None
+    regex: str | None = None
+    ebnf: str | None = None
     user: str | None = None
     min_tokens: int = 0
     stop_token_ids: list[int] | None = None
@@ -49,7 +83,15 @@ class _Common(BaseModel):
             "no_stop_trim": self.no_stop_trim,
             "frequency_penalty": self.frequency_penalty,
             "presence_penalty": self.presence_penalty,
+            "regex": self.regex,
+            "ebnf": self.ebnf,
         }
+
+    def constrained(self, json_schema: str | None) -> str | None:
+        """The `sampling_params.json_schema`: `response_format`'s schema, else `json_schema`."""
+        fmt = self.response_format
+        schema = fmt.schema_text() if isinstance(fmt, ResponseFormat) else None
+        return json_schema if schema is None else schema
 
 
 class CompletionBody(_Common):
@@ -63,6 +105,7 @@ class CompletionBody(_Common):
     logprobs: int | None = None
     echo: bool = False
     suffix: str | None = None
+    json_schema: str | None = None
 
     @field_validator("max_tokens")
     @classmethod
@@ -74,7 +117,7 @@ class CompletionBody(_Common):
     def sampling(self) -> dict[str, Any]:
         values = {"max_new_tokens": self.max_tokens, "temperature": self.temperature, "top_p": self.top_p}
         extra = {"top_k": self.top_k, "min_p": self.min_p, "repetition_penalty": self.repetition_penalty}
-        return self.common_sampling() | values | extra
+        return self.common_sampling() | values | extra | {"json_schema": self.constrained(self.json_schema)}
 
 
 class ChatMessage(BaseModel):
@@ -108,7 +151,7 @@ class ChatBody(_Common):
             "min_p": 0.0 if self.min_p is None else self.min_p,
             "repetition_penalty": 1.0 if self.repetition_penalty is None else self.repetition_penalty,
         }
-        return self.common_sampling() | values
+        return self.common_sampling() | values | {"json_schema": self.constrained(None)}
 
 
 class TokenizeBody(BaseModel):

@@ -58,7 +58,7 @@ def test_out_writes_the_same_json_to_a_file(tmp_path: Path) -> None:
 def test_validate_accepts_a_good_file(tmp_path: Path) -> None:
     done = orchestrate("validate", str(fast_task(tmp_path)))
     assert done.returncode == 0
-    assert "ok (6 threads on backend 'sim')" in done.stdout
+    assert "ok (one reasoning step, 6 threads per reasoning step, backend 'sim')" in done.stdout
 
 
 @pytest.mark.parametrize("command", ["run", "validate"])

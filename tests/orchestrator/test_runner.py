@@ -14,8 +14,10 @@ from orchestrator import (
     RunError,
     SimBackend,
     SimConfig,
-    StreamEvent,
+    StepFinished,
+    StepStarted,
     Strategy,
+    StreamEvent,
     ThreadFinished,
     ThreadStarted,
     ThreadStatus,
@@ -131,7 +133,8 @@ async def test_observer_sees_the_run_unfold() -> None:
     events: list[Event] = []
     async with Orchestrator(sim(), Strategy(threads=3, max_tokens=200), observer=events.append) as orchestrator:
         await orchestrator.run(QUESTION)
-    assert isinstance(events[0], PrefixWarmed)
+    assert isinstance(events[0], StepStarted) and isinstance(events[-1], StepFinished)
+    assert isinstance(events[1], PrefixWarmed)
     assert sum(isinstance(event, ThreadStarted) for event in events) == 3
     assert sum(isinstance(event, ThreadFinished) for event in events) == 3
 

@@ -70,7 +70,7 @@ def test_unparseable_files_give_one_line(tmp_path: Path, text: str | bytes, expe
     [
         ("tusk: typo\n", "task", "required key is missing"),
         ("task: q\nstrategy: {thread: 4}\n", "strategy.thread", "unknown key (allowed: threads, max_tokens"),
-        ("task: q\ncolour: red\n", "colour", "unknown key (allowed: task, backend, strategy, limits)"),
+        ("task: q\ncolour: red\n", "colour", "unknown key (allowed: task, backend, strategy, limits, plan"),
         ("task: q\nstrategy: {threads: many}\n", "strategy.threads", "valid integer"),
         ("task: q\nstrategy: {threads: 0}\n", "strategy.threads", "greater than or equal to 1"),
         ("task: q\nstrategy: {temperature: -1}\n", "strategy.temperature", "greater than or equal to 0"),

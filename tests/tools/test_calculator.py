@@ -37,17 +37,16 @@ def test_refuses_what_is_not_safe_arithmetic(expression: str, message: str) -> N
 
 async def test_registry_validates_arguments_and_formats_results() -> None:
     registry = default_registry()
-    assert registry.names() == ["calculator"]
     assert await registry.call("calculator", {"expression": "2 * 3.5"}) == "7"
     assert await registry.call("calculator", {"expression": "1 / 3"}) == "0.3333333333333333"
     with pytest.raises(ToolError, match="calculator: expression: Field required"):
         await registry.call("calculator", {})
-    with pytest.raises(ToolError, match="unknown tool 'python' \\(known: calculator\\)"):
-        registry.get("python")
+    with pytest.raises(ToolError, match="unknown tool 'nope' \\(known: calculator, fetch_url, join, python\\)"):
+        registry.get("nope")
 
 
 def test_registry_describes_tools_for_a_planner() -> None:
-    (schema,) = default_registry().schemas()
+    (schema,) = [schema for schema in default_registry().schemas() if schema["name"] == "calculator"]
     assert schema["name"] == Calculator.name
     assert schema["parameters"]["required"] == ["expression"]
 

@@ -29,6 +29,7 @@ from orchestrator.backends.base import FinishReason, SamplingParams, TextChunk
 from orchestrator.backends.sim._logprobs import tail_ratios, token_logprobs, top_logprobs
 from orchestrator.backends.sim._stable import seeded_rng
 from orchestrator.backends.sim.config import SimConfig
+from orchestrator.backends.sim.planning import PlannerScript, RefinerScript
 from orchestrator.backends.sim.reasoning import ReasoningScript
 from orchestrator.backends.sim.script import FallbackScript, Script, ScriptOutput, ScriptRequest
 from orchestrator.backends.sim.tokenizer import EOS_ID, SPECIAL_IDS, Tokenizer, piece_id
@@ -84,7 +85,7 @@ class Generation:
 
 
 def default_scripts(tokenizer: Tokenizer | None = None) -> list[Script]:
-    return [ReasoningScript(tokenizer), FallbackScript()]
+    return [PlannerScript(), RefinerScript(), ReasoningScript(tokenizer), FallbackScript()]
 
 
 class ScriptedModel:

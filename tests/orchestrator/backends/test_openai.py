@@ -1,11 +1,13 @@
 """`OpenAIBackend` against the simulator's HTTP server (real HTTP on 127.0.0.1), and without one."""
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pydantic
 import pytest
+from aiohttp import web
 from support import collect, free_port
 
 from orchestrator.backends._http import ServerError, is_retryable
@@ -19,15 +21,18 @@ from orchestrator.backends.base import (
     complete,
 )
 from orchestrator.backends.openai import OpenAIBackend, OpenAIConfig, refuses_n
-from orchestrator.backends.sim import SimConfig
+from orchestrator.backends.sim import ScriptOutput, ScriptRequest, SimConfig
 from orchestrator.errors import BackendError, BackendUnavailable
 from orchestrator.runner import Orchestrator
-from orchestrator.simserver import Faults, SimServer
+from orchestrator.simserver import Faults, SimServer, openai_api
 from orchestrator.spec import Strategy
 
 QUESTION = "Reason step by step and put the final answer in \\boxed{}. How many divisors does 360 have?"
 FAST = SimConfig(time_scale=0, trace_tokens=80)
 PACED = SimConfig(time_scale=1, trace_tokens=2000)  # real time: a token every few milliseconds
+PLAN = "Write the plan as JSON."
+SCHEMA_OBJECT = {"type": "object", "properties": {"steps": {"type": "array"}}, "required": ["steps"]}
+SCHEMA = json.dumps(SCHEMA_OBJECT)
 
 
 def config(server: SimServer, **options: Any) -> OpenAIConfig:
@@ -213,6 +218,55 @@ async def test_a_bad_request_is_not_retryable_and_carries_the_server_message(bac
     error = caught.value
     assert error.status == 400 and not is_retryable(error) and "max" in error.detail and "tokens" in error.detail
     assert str(error).startswith(f"the OpenAI-compatible server at {backend.config.base_url} answered HTTP 400: ")
+
+
+class SchemaEcho:
+    """Writes the JSON Schema its request is constrained to, or `unconstrained`."""
+
+    name = "schema-echo"
+
+    def matches(self, prompt: str) -> bool:
+        return PLAN in prompt
+
+    def write(self, request: ScriptRequest) -> ScriptOutput:
+        return ScriptOutput(request.params.json_schema or "unconstrained")
+
+
+def record_bodies(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """The JSON bodies the server's OpenAI routes receive from now on."""
+    bodies: list[dict[str, Any]] = []
+    parse = openai_api.parse_body
+
+    async def recording(request: web.Request, model_type: type[pydantic.BaseModel]) -> pydantic.BaseModel:
+        bodies.append(json.loads(await request.read()))
+        return await parse(request, model_type)
+
+    monkeypatch.setattr(openai_api, "parse_body", recording)
+    return bodies
+
+
+@pytest.mark.timeout(20)
+async def test_a_json_schema_is_sent_as_response_format_and_reaches_the_model(
+    server: SimServer, backend: OpenAIBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.backend.model.register(SchemaEcho())
+    bodies = record_bodies(monkeypatch)
+    constrained = await complete(backend, request(PLAN, json_schema=SCHEMA))
+    free = await complete(backend, request(PLAN))
+    expected = {"type": "json_schema", "json_schema": {"name": "output", "schema": SCHEMA_OBJECT}}
+    assert [body.get("response_format") for body in bodies] == [expected, None]
+    assert all("json_schema" not in body and "guided_json" not in body for body in bodies)
+    assert constrained.text == SCHEMA and free.text == "unconstrained"
+
+
+@pytest.mark.timeout(20)
+async def test_a_schema_that_is_not_json_fails_before_it_is_sent(
+    backend: OpenAIBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bodies = record_bodies(monkeypatch)
+    with pytest.raises(BackendError, match="json_schema is not valid JSON") as caught:
+        await complete(backend, request(PLAN, json_schema='{"type": "object"'))
+    assert bodies == [] and not is_retryable(caught.value) and backend.info().stats["failed"] == 1
 
 
 @pytest.mark.parametrize(("faults", "status"), [(Faults(error_rate=1.0), 500), (Faults(unavailable_rate=1.0), 503)])

@@ -21,15 +21,18 @@ from orchestrator.backends.base import (
     complete,
 )
 from orchestrator.backends.sglang import SGLangBackend, SGLangConfig, payload
-from orchestrator.backends.sim import SimBackend, SimConfig
+from orchestrator.backends.sim import ScriptOutput, ScriptRequest, SimBackend, SimConfig
 from orchestrator.errors import BackendError, BackendUnavailable
 from orchestrator.runner import Orchestrator
-from orchestrator.simserver import Faults, SimServer
+from orchestrator.simserver import Faults, SimServer, native
+from orchestrator.simserver.contract import GenerateBody
 from orchestrator.spec import Strategy
 
 QUESTION = "Reason step by step and put the final answer in \\boxed{}. How many divisors does 360 have?"
 FAST = SimConfig(time_scale=0, trace_tokens=80)
 PACED = SimConfig(time_scale=1, trace_tokens=2000)  # real time: a token every few milliseconds
+PLAN = "Write the plan as JSON."
+SCHEMA = '{"type": "object", "properties": {"steps": {"type": "array"}}, "required": ["steps"]}'
 
 
 @pytest.fixture
@@ -83,6 +86,8 @@ def test_payload_is_sglang_native_and_leaves_logprob_start_len_alone() -> None:
     }
     plain = payload(request(max_tokens=0))
     assert "return_logprob" not in plain and "stop" not in plain["sampling_params"] and "logprob_start_len" not in plain
+    assert "json_schema" not in plain["sampling_params"]
+    assert payload(request(json_schema=SCHEMA))["sampling_params"]["json_schema"] == SCHEMA
 
 
 @pytest.mark.timeout(20)
@@ -311,6 +316,51 @@ async def test_a_request_rejected_after_streaming_began_is_a_400_error_event(bac
     assert error.status == 400 and not is_retryable(error)
     assert str(error) == f"request {req.request_id}: SGLang at {backend.url} reported: {error.detail}"
     assert "max_new_tokens" in error.detail
+
+
+class SchemaEcho:
+    """Writes the JSON Schema its request is constrained to, or `unconstrained`."""
+
+    name = "schema-echo"
+
+    def matches(self, prompt: str) -> bool:
+        return PLAN in prompt
+
+    def write(self, request: ScriptRequest) -> ScriptOutput:
+        return ScriptOutput(request.params.json_schema or "unconstrained")
+
+
+def record_bodies(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """The JSON bodies the server's `/generate` receives from now on."""
+    bodies: list[dict[str, Any]] = []
+    parse = native.parse_generate
+
+    def recording(body: bytes) -> GenerateBody:
+        bodies.append(json.loads(body))
+        return parse(body)
+
+    monkeypatch.setattr(native, "parse_generate", recording)
+    return bodies
+
+
+@pytest.mark.timeout(20)
+async def test_a_json_schema_is_sent_in_sampling_params_and_reaches_the_model(
+    server: SimServer, backend: SGLangBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.backend.model.register(SchemaEcho())
+    bodies = record_bodies(monkeypatch)
+    constrained = await complete(backend, request(PLAN, json_schema=SCHEMA))
+    free = await complete(backend, request(PLAN))
+    assert [body["sampling_params"].get("json_schema") for body in bodies] == [SCHEMA, None]
+    assert constrained.text == SCHEMA and free.text == "unconstrained"
+
+
+@pytest.mark.timeout(20)
+async def test_a_schema_the_server_cannot_compile_is_a_400(backend: SGLangBackend) -> None:
+    with pytest.raises(ServerError) as caught:
+        await complete(backend, request(PLAN, json_schema='{"type": "object"'))
+    assert caught.value.status == 400 and not is_retryable(caught.value)
+    assert caught.value.detail.startswith("Invalid grammar request: ")
 
 
 @pytest.mark.parametrize(("faults", "status"), [(Faults(error_rate=1.0), 500), (Faults(unavailable_rate=1.0), 503)])
