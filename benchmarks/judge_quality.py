@@ -8,7 +8,9 @@ internal whitespace: at seed 0, 70 of the 558 held-out different-answer pairs di
 against "yyao"), which is why `EquivalenceJudge` stays below 1.0 under the default label.
 
 Both traces of a pair are cut the same way: their first 8, 16, 24 or 32 words, or their text up to the
-25th reasoning word (`Truncation()`). These GPT-3.5 traces are short (about 37 words) and have few
+25th reasoning word (`Truncation()`); the evaluation adds a cut at 33 words, where most of these
+traces write their concatenated result (where nearly all disagreements arise). These GPT-3.5 traces
+are short (about 37 words) and have few
 reasoning words, so that last cut keeps the whole trace, final answer included (the "whole" column):
 its figures are not partial-trace figures. `EquivalenceJudge` on the finished traces is the reference.
 
@@ -62,6 +64,8 @@ CUTS: dict[str, Truncation] = {
     "first 32 words": Truncation(mode="words", limit=32),
     "25 reasoning words": Truncation(),
 }
+LATE_CUT = ("first 33 words", Truncation(mode="words", limit=33))
+"""Evaluation only (`--fit` pools `CUTS`): most traces here write their concatenated result as word 33 of 37."""
 REFERENCE = (
     "Reference (DeepPrune, arXiv 2510.08483, their data: reasoning-model traces on AIME/GPQA, first 25 "
     "reasoning words):\n  DeepPrune-Judge-4B  AUROC 0.870  TNR@0.2 0.819\n  SentenceBERT similarity  "
@@ -242,14 +246,14 @@ def row(judge: str, traces: str, scorer: Scorer, cut: Sequence[Pair], full: Sequ
 def evaluate(test: Sequence[Pair], feature: FeatureJudge) -> tuple[list[Row], float]:
     rows: list[Row] = []
     feature_s = 0.0
-    for name, truncation in CUTS.items():
+    for name, truncation in [*CUTS.items(), LATE_CUT]:
         cut = cut_pairs(test, truncation)
         started = time.perf_counter()
         rows.append(row("FeatureJudge", name, feature.score, cut, test))
         feature_s += time.perf_counter() - started
         rows.append(row("NGramJudge", name, NGramJudge().score, cut, test))
     rows.append(row("EquivalenceJudge", "finished traces", EquivalenceJudge.score, test, test))
-    return rows, len(test) * len(CUTS) / feature_s
+    return rows, len(test) * (len(CUTS) + 1) / feature_s
 
 
 def print_table(rows: Sequence[Row]) -> None:

@@ -70,8 +70,10 @@ class Truncation(BaseModel):
         return text if end is None else text[:end]
 
     def ready(self, text: str) -> bool:
-        """Whether a partial trace is long enough to be judged: it has at least `limit` counted words."""
-        return self._end(text) is not None
+        """Whether a streaming partial trace is long enough to be judged: its `limit`-th counted word is
+        complete (something follows it), so the judge never reads a word cut in the middle."""
+        end = self._end(text)
+        return end is not None and end < len(text)
 
     def _end(self, text: str) -> int | None:
         last = next(islice(self._counted(text), self.limit - 1, None), None)

@@ -192,6 +192,8 @@ class Plan:
             _check_needs(step, self._steps)
 
     def _check_acyclic(self) -> None:
+        if nx.is_directed_acyclic_graph(self.graph):
+            return
         try:
             cycle = nx.find_cycle(self.graph)
         except nx.NetworkXNoCycle:

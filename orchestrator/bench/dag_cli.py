@@ -23,7 +23,7 @@ def run_bench_dag(fanoutqa: Path, out: Path, latency: float, limit: int | None) 
 
 
 def summary_table(summary: DagSummary, latency: float) -> Table:
-    title = f"bench dag: {summary.questions} questions, lookup latency L = {latency:g} s  [real asyncio timing, this machine]"
+    title = f"bench dag: {summary.questions} questions, lookup latency L = {latency:g} s  \\[real asyncio timing on this machine]"
     table = Table(title=title, title_justify="left", box=None, padding=(0, 2))
     table.add_column("measure")
     table.add_column("value", justify="right")

@@ -42,10 +42,20 @@ def test_a_short_trace_is_kept_whole_and_is_not_ready() -> None:
 
 def test_ready_once_the_limit_is_reached() -> None:
     words = len(TRACE.split())
-    assert Truncation(mode="words", limit=words).ready(TRACE)
-    assert not Truncation(mode="words", limit=words + 1).ready(TRACE)
+    assert Truncation(mode="words", limit=words - 1).ready(TRACE)
+    assert not Truncation(mode="words", limit=words).ready(TRACE), "its last word may still be growing"
     assert Truncation(limit=4).ready(TRACE)
     assert not Truncation(limit=5).ready(TRACE)
+
+
+def test_not_ready_while_the_limit_th_word_may_still_be_growing() -> None:
+    streamed = "The last letter of 'Dan' is 'n'. Concatenating them is 'nh"
+    late = Truncation(mode="words", limit=len(streamed.split()))
+    assert not late.ready(streamed), "a judge would read 'nh, half of the result"
+    assert late.ready(streamed + "ro'. The")
+    assert late.cut(streamed + "ro'. The").endswith("'nhro'.")
+    assert not Truncation(limit=1).ready("So"), "'So' may be the start of 'Sofa'"
+    assert Truncation(limit=1).ready("So we")
 
 
 def test_settings_are_validated_and_frozen() -> None:

@@ -78,7 +78,8 @@ async def test_monitor_judges_once_when_ready_and_pruned_threads_vote_with_their
     monitor = DeepPruneMonitor(OnlineClustering(FirstWordJudge(), confirm=1), Truncation(mode="words", limit=2))
     chunk = TextChunk("", 1)
     assert not await monitor.review(0, "x", chunk), "one word: not ready"
-    assert not await monitor.review(0, "x y", chunk)
+    assert not await monitor.review(0, "x y", chunk), "the second word may still be growing"
+    assert not await monitor.review(0, "x y u", chunk)
     monitor.ended(report(0, ThreadStatus.DONE, "42"))
     assert await monitor.review(1, "x z w", chunk)
     assert not await monitor.review(1, "x z w v", chunk), "judged once"
