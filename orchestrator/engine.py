@@ -224,8 +224,8 @@ class Engine:
         try:
             async for step in source:
                 self._queue.put_nowait(_Arrived(step))
-        except OrchestrateError as error:
-            self._queue.put_nowait(_Closed(str(error)))
+        except Exception as error:  # noqa: BLE001 - a broken stream ends the run; it must not hang it
+            self._queue.put_nowait(_Closed(_message(error)))
             return
         self._queue.put_nowait(_Closed())
 
@@ -329,6 +329,11 @@ class Engine:
             raise _StepFailure(str(error)) from None
         except Exception as error:  # noqa: BLE001 - a tool's own bug is still just a failed step
             raise _StepFailure(f"{type(error).__name__}: {error}") from None
+        except asyncio.CancelledError as error:
+            if _cancelling():  # the run is stopping this step
+                raise
+            # a tool that raises CancelledError of its own would otherwise end its task with no event: a hang
+            raise _StepFailure(f"CancelledError: {error}") from None
 
     def _done(self, step_id: str, output: StepOutput) -> None:
         state = self._finish(step_id, StepStatus.DONE)
@@ -381,8 +386,8 @@ class Engine:
         reports = {report.id: report for report in self.reports()}
         try:
             edits = await self.refiner.refine(self.plan, reports)
-        except OrchestrateError as error:
-            self._queue.put_nowait(_Edits([], str(error)))
+        except Exception as error:  # noqa: BLE001 - a broken refiner is noted; it must not hang the run
+            self._queue.put_nowait(_Edits([], _message(error)))
             return
         self._queue.put_nowait(_Edits(edits))
 
@@ -476,6 +481,15 @@ class Engine:
 
     def _now(self) -> float:
         return round(time.perf_counter() - self._t0, 6)
+
+
+def _message(error: Exception) -> str:
+    return str(error) if isinstance(error, OrchestrateError) else f"{type(error).__name__}: {error}"
+
+
+def _cancelling() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 def _describe(edit: Edit) -> str:

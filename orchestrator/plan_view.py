@@ -12,14 +12,15 @@ FORMATS = ("tree", "mermaid", "dot", "json")
 
 
 def plan_tree(plan: Plan, title: str = "plan") -> Tree:
-    """Each step under its last dependency (the one that releases it); other dependencies are named."""
+    """Each step under its deepest dependency (the one that releases it); other dependencies are named."""
     root = Tree(f"[bold]{title}[/] ({len(plan)} steps, {len(plan.waves())} waves, critical path {_path(plan)})")
     nodes: dict[str, Tree] = {}
-    for wave in plan.waves():
-        for step_id in wave:
-            step = plan[step_id]
-            parent = nodes[step.needs()[-1]] if step.needs() else root
-            nodes[step_id] = parent.add(_tree_label(step), highlight=False)
+    depth = {step_id: level for level, wave in enumerate(plan.waves()) for step_id in wave}
+    for step_id in sorted(depth, key=depth.__getitem__):
+        step = plan[step_id]
+        releaser = max(step.needs(), key=depth.__getitem__, default=None)
+        parent = nodes[releaser] if releaser else root
+        nodes[step_id] = parent.add(_tree_label(step, releaser), highlight=False)
     return root
 
 
@@ -44,8 +45,8 @@ def to_json(plan: Plan) -> str:
     )
 
 
-def _tree_label(step: Step) -> str:
-    others = step.needs()[:-1]
+def _tree_label(step: Step, releaser: str | None) -> str:
+    others = [need for need in step.needs() if need != releaser]
     after = f"  [dim](also after {', '.join(others)})[/]" if others else ""
     kind = (
         f"[cyan]{step.tool}[/] {_escape_markup(json.dumps(step.args))}"
@@ -61,7 +62,8 @@ def _path(plan: Plan) -> str:
 
 
 def _node(step_id: str) -> str:
-    return "s_" + step_id.replace("-", "_")
+    """A Mermaid node id; `_` and `-` are encoded apart so that `a-1` and `a_1` stay two nodes."""
+    return "s_" + step_id.replace("_", "__").replace("-", "_h")
 
 
 def _escape_mermaid(text: str) -> str:

@@ -15,7 +15,9 @@ RESULT_CHARS = 60
 
 
 def render_result(result: RunResult) -> RenderableType:
-    parts: list[RenderableType] = [_answer(result), _votes(result)]
+    parts: list[RenderableType] = [_answer(result)]
+    if result.votes:
+        parts.append(_votes(result))
     if len(result.steps) > 1:
         parts.append(_steps(result))
     return Group(*parts, _cost(result))
