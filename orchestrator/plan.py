@@ -22,13 +22,17 @@ REFERENCE = re.compile(r"\$\{([A-Za-z0-9_][A-Za-z0-9_\-]{0,63})\}")
 
 
 class Step(BaseModel):
-    """One step of a plan; `threads` and `timeout_s` override the run's defaults for this step."""
+    """One step of a plan; `threads` and `timeout_s` override the run's defaults for this step.
+
+    `args` as a list of argument objects calls the tool once for each, all at the same time; the
+    step's result is then the JSON list of the results, in order.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str = Field(pattern=STEP_ID)
     tool: str | None = None
-    args: dict[str, Any] = Field(default_factory=dict)
+    args: dict[str, Any] | list[dict[str, Any]] = Field(default_factory=dict)
     prompt: str | None = Field(None, min_length=1)
     depends_on: tuple[str, ...] = ()
     threads: int | None = Field(None, ge=1, le=4096)
@@ -63,7 +67,8 @@ class Step(BaseModel):
         return list(dict.fromkeys([*self.depends_on, *self.references()]))
 
     def label(self) -> str:
-        what = self.tool if self.tool is not None else _shorten(self.prompt or "", 48)
+        calls = f" x{len(self.args)}" if isinstance(self.args, list) else ""
+        what = f"{self.tool}{calls}" if self.tool is not None else _shorten(self.prompt or "", 48)
         return f"{self.id}: {what}"
 
 

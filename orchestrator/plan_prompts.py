@@ -23,7 +23,8 @@ RESULT_CHARS = 400
 
 PLANNER_RULES = """\
 You are the planner of orchestrate. Break the task into steps that run in parallel wherever they can.
-- A tool step is {"id": ..., "tool": ..., "args": {...}} with args as the tool's schema says.
+- A tool step is {"id": ..., "tool": ..., "args": {...}} with args as the tool's schema says;
+  "args": [{...}, {...}] calls the tool once per object, in parallel (the result is a JSON list).
 - A reasoning step is {"id": ..., "prompt": ...}: the model answers the prompt.
 - "depends_on": [ids] makes a step wait for others; ${id} in a prompt or an argument is that step's
   result (and a dependency too). Steps that do not need each other must not depend on each other.
@@ -92,7 +93,7 @@ def plan_schema(tools: Iterable[str]) -> dict[str, Any]:
         "properties": {
             "id": {"type": "string", "pattern": "^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$"},
             "tool": {"enum": sorted(tools)},
-            "args": {"type": "object"},
+            "args": {"anyOf": [{"type": "object"}, {"type": "array", "items": {"type": "object"}}]},
             "prompt": {"type": "string"},
             "depends_on": {"type": "array", "items": {"type": "string"}},
         },

@@ -15,7 +15,7 @@ from orchestrator.backends.stack import with_limits
 from orchestrator.budget import Budget
 from orchestrator.engine import Engine, EngineOutcome, Policy
 from orchestrator.errors import RunError
-from orchestrator.events import Observer, ignore
+from orchestrator.events import Observer, for_step, ignore
 from orchestrator.plan import Plan, Step
 from orchestrator.planner import Planner, PlannerConfig
 from orchestrator.refiner import LLMRefiner, RefineConfig
@@ -71,19 +71,23 @@ class Orchestrator(AsyncClosing):
         text, strategy, plan = _unpack(task, self.strategy, plan)
         started, usage = time.perf_counter(), UsageReport()
         meter = TokenMeter(self.backend, self.budget.tokens)
-        runner = StepRunner(self.tools, strategy, lambda each: self.sampler(each, usage, meter))
+        runner = StepRunner(self.tools, strategy, lambda each, step: self.sampler(each, usage, meter, step))
         engine = self._engine(runner, text, meter, usage)
         meter.on_limit = lambda tokens: engine.stop(f"the token budget was reached ({tokens} tokens generated)")
         outcome = await engine.run(self.source(text, plan, meter, usage))
-        _raise_if_lone_step_failed(outcome)
+        if plan is None:
+            _raise_if_the_task_failed(outcome)
         return self._result(text, strategy, outcome, runner, usage, started)
 
-    def sampler(self, strategy: Strategy, usage: UsageReport, backend: Backend | None = None) -> Sampler:
-        """The sampler of one reasoning step under `strategy`."""
+    def sampler(
+        self, strategy: Strategy, usage: UsageReport, backend: Backend | None = None, step: str | None = None
+    ) -> Sampler:
+        """The sampler of one reasoning step under `strategy` (its events tagged with `step`)."""
         backend = backend or self.backend
         rule = build_rule(strategy, backend)
         monitor = build_monitor(strategy, backend, self.judge)
-        return Sampler(backend, strategy, rule, monitor, usage, self.observer, strategy.pattern())
+        observer = for_step(self.observer, step) if step else self.observer
+        return Sampler(backend, strategy, rule, monitor, usage, observer, strategy.pattern())
 
     async def close(self) -> None:
         await self.backend.close()
@@ -187,9 +191,9 @@ def _duration(outcome: EngineOutcome) -> Callable[[Step], float]:
     return lambda step: spans.get(step.id, 0.0)
 
 
-def _raise_if_lone_step_failed(outcome: EngineOutcome) -> None:
-    """A one-step run whose step failed has no partial result worth returning: raise its error."""
-    if len(outcome.plan) == 1 and outcome.stopped is None:
+def _raise_if_the_task_failed(outcome: EngineOutcome) -> None:
+    """A task run as its one reasoning step has no partial result worth returning when it failed."""
+    if outcome.stopped is None:
         report = outcome.reports[0]
         if report.status is StepStatus.FAILED:
             raise RunError(report.error or "the step failed")

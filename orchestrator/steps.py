@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from orchestrator.engine import StepOutput
 from orchestrator.errors import RunError
@@ -18,19 +21,31 @@ FINAL_STEP = "answer"
 class StepRunner:
     """The engine's executor; keeps every thread and each reasoning step's outcome for the run's report."""
 
-    def __init__(self, tools: ToolRegistry, strategy: Strategy, sampler: Callable[[Strategy], Sampler]) -> None:
+    def __init__(self, tools: ToolRegistry, strategy: Strategy, sampler: Callable[[Strategy, str], Sampler]) -> None:
         self.tools, self.strategy, self.sampler = tools, strategy, sampler
         self.threads: list[ThreadReport] = []
         self.outcomes: dict[str, StepOutcome] = {}
 
     async def __call__(self, step: Step, inputs: Mapping[str, str]) -> StepOutput:
-        if step.tool is not None:
-            return StepOutput(await self.tools.call(step.tool, substitute(step.args, inputs)))
-        return await self._reason(step, substitute(step.prompt, inputs))
+        if step.tool is None:
+            return await self._reason(step, substitute(step.prompt, inputs))
+        args = substitute(step.args, inputs)
+        if isinstance(args, list):
+            return StepOutput(json.dumps(await self._calls(step.tool, args), ensure_ascii=False))
+        return StepOutput(await self.tools.call(step.tool, args))
+
+    async def _calls(self, tool: str, calls: list[dict[str, Any]]) -> list[str]:
+        """Every call at once; the first failure fails the step (and cancels the other calls)."""
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(self.tools.call(tool, args)) for args in calls]
+        except ExceptionGroup as failures:
+            raise failures.exceptions[0] from None
+        return [task.result() for task in tasks]
 
     async def _reason(self, step: Step, prompt: str) -> StepOutput:
         strategy = self.strategy if step.threads is None else self.strategy.model_copy(update={"threads": step.threads})
-        outcome = await self.sampler(strategy).run(strategy.render(prompt))
+        outcome = await self.sampler(strategy, step.id).run(strategy.render(prompt))
         self.threads += [thread.model_copy(update={"step": step.id}) for thread in outcome.threads]
         self.outcomes[step.id] = outcome
         failed = [thread for thread in outcome.threads if thread.status is ThreadStatus.FAILED]
