@@ -30,6 +30,7 @@ from orchestrator.report import render_result
 from orchestrator.result import RunResult, StepStatus
 from orchestrator.runner import resolve_plan, run_task
 from orchestrator.spec import TaskSpec, load_task
+from tools.base import ToolError
 from tools.config import build_registry
 
 app = typer.Typer(
@@ -51,7 +52,7 @@ def run(
 ) -> None:
     """Run a task file and print the answer with its cost."""
     with _one_line_errors():
-        spec = load_task(file)
+        spec = _load(file)
         result = _execute(spec, file.parent, show_progress=not (quiet or as_json))
         _emit(result, as_json, out)
         _exit_status(result)
@@ -61,10 +62,8 @@ def run(
 def validate(file: TaskFile) -> None:
     """Check a task file without running it."""
     with _one_line_errors():
-        spec = load_task(file)
+        spec = _load(file)
         steps = f"a plan of {len(spec.plan)} steps" if isinstance(spec.plan, tuple) else _plan_kind(spec)
-        if isinstance(spec.plan, tuple):
-            Plan.of(spec.plan, build_registry(spec.tools, file.parent).names())
         typer.echo(
             f"{file}: ok ({steps}, {spec.strategy.threads} threads per reasoning step, backend '{spec.backend.kind}')"
         )
@@ -79,7 +78,7 @@ def plan(
     with _one_line_errors():
         if fmt not in FORMATS:
             raise UsageError(f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}")
-        spec = load_task(file)
+        spec = _load(file)
         the_plan = asyncio.run(resolve_plan(spec, file.parent))
         _print_plan(the_plan, fmt, str(file))
 
@@ -159,6 +158,18 @@ def bench_dag(
         from orchestrator.bench.dag_cli import run_bench_dag
 
         run_bench_dag(fanoutqa, out, latency, limit)
+
+
+def _load(file: Path) -> TaskSpec:
+    """A task file, its plan checked against the tools it configures."""
+    spec = load_task(file)
+    try:
+        tools = build_registry(spec.tools, file.parent).names()
+        if isinstance(spec.plan, tuple):
+            Plan.of(spec.plan, tools)
+    except (PlanError, ToolError) as error:
+        raise TaskFileError(str(file), str(error), "plan" if isinstance(error, PlanError) else "tools") from None
+    return spec
 
 
 def _plan_kind(spec: TaskSpec) -> str:

@@ -81,8 +81,13 @@ def parse_step(data: Any, where: str = "step") -> Step:
         field = ".".join(map(str, detail["loc"]))
         name = data.get("id") if isinstance(data, dict) else None
         label = f"step '{name}'" if isinstance(name, str) else where
-        message = detail["msg"].removeprefix("Value error, ")
-        raise PlanError(f"{label}: {field + ': ' if field else ''}{message}") from None
+        raise PlanError(f"{label}: {field + ': ' if field else ''}{_problem(detail)}") from None
+
+
+def _problem(detail: Any) -> str:
+    if detail["type"] == "extra_forbidden":
+        return f"unknown key (allowed: {', '.join(Step.model_fields)})"
+    return str(detail["msg"]).removeprefix("Value error, ")
 
 
 class Plan:

@@ -201,7 +201,7 @@ def _describe(detail: Any) -> str:
     message = detail["msg"].removeprefix("Value error, ")
     given = detail.get("input")
     shown = repr(given) if isinstance(given, str | int | float | bool) else _kind(given)
-    if detail["type"].startswith("union_tag") or shown in message:
+    if detail["type"].startswith("union_tag") or shown in message or isinstance(given, list | dict):
         return message
     return f"{message} (got {_shorten(shown)})"
 
