@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from orchestrator import Orchestrator, Plan, Policy, SimBackend, SimConfig, Step
-from orchestrator.bench.dag import bench_dag, load_fanoutqa
+from orchestrator.bench.dag import bench_dag, frozen_heap, load_fanoutqa
 from tools import Join, KnowledgeBase, ToolRegistry
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dag" / "fanoutqa_dev.json"
@@ -61,13 +61,20 @@ async def per_step_us(steps: list[Step], repeat: int) -> float:
     tools = ToolRegistry([KnowledgeBase({"k": "v"}), Join()])
     plan = Plan.of(steps)
     timings = []
+    with frozen_heap():
+        timings = await _timed(plan, tools, repeat)
+    return statistics.median(timings[1:]) / len(steps) * 1e6
+
+
+async def _timed(plan: Plan, tools: ToolRegistry, repeat: int) -> list[float]:
+    timings = []
     async with Orchestrator(SimBackend(SimConfig(time_scale=0)), tools=tools, policy=Policy(retries=0)) as orchestrator:
         for _ in range(repeat + 1):
             started = time.perf_counter()
             result = await orchestrator.run("overhead", plan=plan)
             timings.append(time.perf_counter() - started)
             assert all(step.status == "done" for step in result.steps)
-    return statistics.median(timings[1:]) / len(steps) * 1e6
+    return timings
 
 
 def overhead(sizes: list[int], repeat: int) -> None:

@@ -180,6 +180,7 @@ class Engine:
         self._notes: list[str] = []
         self._unsettled: list[str] = []
         self._launched = 0
+        self._spent: str | None = None
         self._refining: asyncio.Task[None] | None = None
         self._refine_again = False
         self._refine_rounds = 0
@@ -204,7 +205,7 @@ class Engine:
             raise self._fatal
         if self._failure is not None:
             raise RunError(self._failure)
-        return EngineOutcome(self.plan, self.reports(), self._stopped, self._final, self._notes)
+        return EngineOutcome(self.plan, self.reports(), self._stopped or self._spent, self._final, self._notes)
 
     def reports(self) -> list[StepReport]:
         return [self._report(step) for step in self.plan]
@@ -285,7 +286,8 @@ class Engine:
 
     def _launch(self, step_id: str) -> None:
         if self.budget.steps is not None and self._launched >= self.budget.steps:
-            self._stopped = f"the step budget of {self.budget.steps} steps was reached"
+            self._spent = f"the step budget of {self.budget.steps} steps was reached"
+            self._cancel(step_id, self._spent)
             return
         self._launched += 1
         state = self._states[step_id]

@@ -88,12 +88,14 @@ class Planner:
         async for event in self.backend.stream(self._request(prompt)):
             if isinstance(event, TextChunk):
                 for data in stream.feed(event.text):
-                    yield self._accept(data, accepted)
+                    if (step := self._accept(data, accepted)) is not None:
+                        yield step
             elif isinstance(event, Completion):
                 final = event
         _check_finished(final, self.usage)
         for data in stream.close():
-            yield self._accept(data, accepted)
+            if (step := self._accept(data, accepted)) is not None:
+                yield step
         if not len(accepted):
             raise PlanError("the plan has no steps")
 
@@ -102,8 +104,11 @@ class Planner:
         params = SamplingParams(self.config.max_tokens, self.config.temperature, json_schema=schema)
         return CompletionRequest(prompt, params)
 
-    def _accept(self, data: dict[str, Any], accepted: Plan) -> Step:
+    def _accept(self, data: dict[str, Any], accepted: Plan) -> Step | None:
+        """The step, checked against the accepted ones; None for an accepted step written again unchanged."""
         step = parse_step(data, f"step {len(accepted) + 1}")
+        if step.id in accepted and accepted[step.id] == step:
+            return None
         if len(accepted) >= self.config.max_steps:
             raise PlanError(f"the plan has more than {self.config.max_steps} steps (planner.max_steps)")
         accepted.add(step, self.tool_names)

@@ -9,9 +9,11 @@ one-step-at-a-time execution takes latency x the number of leaves.
 
 from __future__ import annotations
 
+import gc
 import json
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -20,8 +22,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from orchestrator.backends.sim import SimBackend, SimConfig
 from orchestrator.engine import Policy
-from orchestrator.errors import UsageError
-from orchestrator.plan import Plan, Step
+from orchestrator.errors import PlanError, UsageError
+from orchestrator.plan import Plan
 from orchestrator.runner import Orchestrator
 from tools.base import ToolRegistry
 from tools.join import Join
@@ -108,23 +110,32 @@ def load_fanoutqa(path: Path) -> list[Question]:
         raise UsageError(f"{path}: not JSON ({error})") from None
     if not isinstance(data, list):
         raise UsageError(f"{path}: expected a JSON list of questions")
+    return [_question(item, index, path) for index, item in enumerate(data)]
+
+
+def _question(item: Any, index: int, path: Path) -> Question:
     try:
-        return [Question.model_validate(item) for item in data]
+        return Question.model_validate(item)
     except ValidationError as error:
         detail = error.errors()[0]
-        raise UsageError(f"{path}: question {detail['loc'][0]}: {detail['msg']}") from None
+        field = ".".join(map(str, detail["loc"]))
+        raise UsageError(f"{path}: question {index + 1}: {field + ': ' if field else ''}{detail['msg']}") from None
 
 
 def question_plan(question: Question) -> QuestionPlan:
-    steps: list[Step] = []
+    """The plan of one question; `PlanError` naming the question if its decomposition is not a valid plan."""
+    steps: list[dict[str, Any]] = []
     entries: dict[str, Any] = {}
     for node in _walk(question.decomposition):
         steps.append(_node_step(node))
         if not node.decomposition:
             entries[node.id] = node.answer
     top = [node.id for node in question.decomposition]
-    steps.append(Step(id=ANSWER_STEP, tool="join", args={"parts": [f"${{{i}}}" for i in top]}, depends_on=tuple(top)))
-    return QuestionPlan(question, Plan.of(steps), entries)
+    steps.append({"id": ANSWER_STEP, "tool": "join", "args": {"parts": [f"${{{i}}}" for i in top]}, "depends_on": top})
+    try:
+        return QuestionPlan(question, Plan.of(steps), entries)
+    except PlanError as error:
+        raise PlanError(f"question '{question.id}': {error}") from None
 
 
 def _walk(nodes: list[SubQuestion]) -> Iterator[SubQuestion]:
@@ -133,12 +144,12 @@ def _walk(nodes: list[SubQuestion]) -> Iterator[SubQuestion]:
         yield from _walk(node.decomposition)
 
 
-def _node_step(node: SubQuestion) -> Step:
+def _node_step(node: SubQuestion) -> dict[str, Any]:
     if not node.decomposition:
-        return Step(id=node.id, tool="kb", args={"key": node.id}, depends_on=tuple(node.depends_on))
+        return {"id": node.id, "tool": "kb", "args": {"key": node.id}, "depends_on": node.depends_on}
     children = [child.id for child in node.decomposition]
     parts = [f"${{{child}}}" for child in children]
-    return Step(id=node.id, tool="join", args={"parts": parts}, depends_on=(*node.depends_on, *children))
+    return {"id": node.id, "tool": "join", "args": {"parts": parts}, "depends_on": [*node.depends_on, *children]}
 
 
 def bounds(plan: QuestionPlan, latency: float) -> tuple[float, float]:
@@ -161,15 +172,28 @@ async def run_question(plan: QuestionPlan, latency: float, backend: SimBackend) 
 
 async def bench_dag(questions: list[Question], latency: float, out: TextIO) -> DagSummary:
     """Run every question one after another; write each line to `out` as it finishes."""
-    backend = SimBackend(SimConfig(time_scale=0))
+    plans = [question_plan(question) for question in questions]  # a bad decomposition fails before anything runs
     outcomes = []
-    for question in questions:
-        outcome = await run_question(question_plan(question), latency, backend)
-        out.write(outcome.line() + "\n")
-        out.flush()
-        outcomes.append(outcome)
-    await backend.close()
+    with frozen_heap():
+        async with SimBackend(SimConfig(time_scale=0)) as backend:
+            for plan in plans:
+                outcome = await run_question(plan, latency, backend)
+                out.write(outcome.line() + "\n")
+                out.flush()
+                outcomes.append(outcome)
     return summarize(outcomes)
+
+
+@contextmanager
+def frozen_heap() -> Iterator[None]:
+    """Keep the objects alive so far out of the garbage collector's full passes while timing (a full
+    pass over a process with openai, pydantic and rich loaded takes tens of milliseconds)."""
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def summarize(outcomes: list[QuestionOutcome]) -> DagSummary:

@@ -1,8 +1,9 @@
 """The engine on hand-built DAGs with a fake executor: dispatch order and timing, failures, refinement, budgets."""
 
 import asyncio
+import gc
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -27,12 +28,19 @@ from tools.base import ToolError
 NO_RETRY = Policy(retries=0)
 
 
+@pytest.fixture(autouse=True)
+def no_gc_pauses() -> Iterator[None]:
+    """A full garbage collection of this process (openai, pydantic, rich loaded) takes ~0.1 s: keep it out of timings."""
+    gc.freeze()
+    yield
+    gc.unfreeze()
+
+
 class Fake:
-    """Sleeps `durations[id]` seconds per step, raises `errors[id]` (once per entry in a list), echoes inputs."""
+    """Sleeps `durations[id]` seconds, then raises `errors[id]` (a list: one error per call, then succeeds) or echoes."""
 
     def __init__(self, durations: Mapping[str, float] | None = None, errors: Mapping[str, Any] | None = None) -> None:
-        self.durations = dict(durations or {})
-        self.errors = {key: list(value) if isinstance(value, list) else [value] * 100 for key, value in (errors or {}).items()}
+        self.durations, self.errors = dict(durations or {}), dict(errors or {})
         self.calls: list[str] = []
         self.cancelled: list[str] = []
 
@@ -43,8 +51,11 @@ class Fake:
         except asyncio.CancelledError:
             self.cancelled.append(step.id)
             raise
-        if self.errors.get(step.id):
-            raise self.errors[step.id].pop(0)
+        error = self.errors.get(step.id)
+        if isinstance(error, list) and error:
+            raise error.pop(0)
+        if isinstance(error, BaseException):
+            raise error
         return StepOutput(step.id + "(" + ",".join(f"{key}={value}" for key, value in sorted(inputs.items())) + ")", 1)
 
 
@@ -94,7 +105,9 @@ async def test_a_chain_runs_in_order() -> None:
 
 async def test_a_fast_branch_never_waits_for_a_slow_sibling() -> None:
     fake = Fake({"slow": 0.4, "fast": 0.01, "after_fast": 0.01})
-    outcome = await run(plan(step("slow"), step("fast"), step("after_fast", "fast"), step("join", "slow", "after_fast")), fake)
+    outcome = await run(
+        plan(step("slow"), step("fast"), step("after_fast", "fast"), step("join", "slow", "after_fast")), fake
+    )
     after_fast, slow = outcome.report("after_fast"), outcome.report("slow")
     assert after_fast.started_s is not None and slow.ended_s is not None and after_fast.ended_s is not None
     assert after_fast.started_s < 0.15 and after_fast.ended_s < slow.ended_s - 0.2
@@ -257,8 +270,14 @@ async def test_a_refiner_that_replaces_a_failed_step_lets_its_dependents_run() -
     [
         (AddStep(Step(id="x", prompt="${zz}")), "rejected add step 'x': step 'x' depends on unknown step 'zz'"),
         (AddStep(Step(id="b", prompt="again")), "rejected add step 'b': step 'b' is defined twice"),
-        (ReplaceStep(Step(id="c", prompt="now after ${d}")), "rejected replace step 'c': replacing step 'c' would make a cycle"),
-        (ReplaceStep(Step(id="c", tool="python", args={})), "rejected replace step 'c': step 'c' uses unknown tool 'python' (known: kb)"),
+        (
+            ReplaceStep(Step(id="c", prompt="now after ${d}")),
+            "rejected replace step 'c': replacing step 'c' would make a cycle",
+        ),
+        (
+            ReplaceStep(Step(id="c", tool="python", args={})),
+            "rejected replace step 'c': step 'c' uses unknown tool 'python' (known: kb)",
+        ),
         (ReplaceStep(Step(id="a", prompt="x")), "rejected replace step 'a': step 'a' is not pending or failed"),
         (ReplaceStep(Step(id="b", prompt="x")), "rejected replace step 'b': step 'b' is not pending or failed"),
         (ReplaceStep(Step(id="zz", prompt="x")), "rejected replace step 'zz': step 'zz' is not pending or failed"),

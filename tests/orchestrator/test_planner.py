@@ -115,7 +115,10 @@ async def test_the_plan_schema_reaches_the_backend_as_json_schema() -> None:
 @pytest.mark.parametrize(
     ("bad", "error"),
     [
-        (plan_text({"id": "a", "tool": "search", "args": {}}), "step 'a' uses unknown tool 'search' (known: calculator)"),
+        (
+            plan_text({"id": "a", "tool": "search", "args": {}}),
+            "step 'a' uses unknown tool 'search' (known: calculator)",
+        ),
         (plan_text({"id": "a", "prompt": "use ${zz}"}), "step 'a' depends on unknown step 'zz'"),
         ('{"steps": [{"id": "a", "prompt": "x"', "the plan is not valid JSON"),
         ('{"steps": []}', "the plan has no steps"),

@@ -7,7 +7,7 @@ import pytest
 from orchestrator.backends.base import SamplingParams
 from orchestrator.backends.sim import SimBackend, SimConfig
 from orchestrator.backends.sim.script import FallbackScript, ScriptOutput, ScriptRequest
-from orchestrator.engine import AddStep, CancelStep, ReplaceStep
+from orchestrator.engine import AddStep, CancelStep, Edit, ReplaceStep
 from orchestrator.errors import PlanError
 from orchestrator.plan import Plan, Step
 from orchestrator.plan_prompts import REFINER_MARKER, STATE_HEADER, section
@@ -54,12 +54,19 @@ def reports() -> dict[str, StepReport]:
     }
 
 
-async def refine(answer: Answer, **config: int) -> tuple[list[object], UsageReport]:
-    usage = UsageReport()
+def refiner(answer: Answer, usage: UsageReport, **config: int) -> LLMRefiner:
     backend = SimBackend(SimConfig(time_scale=0), scripts=[answer, FallbackScript()])
-    refiner = LLMRefiner(backend, "the task", ToolRegistry([Calculator()]).schemas(), RefineConfig(**config), usage)
-    assert (refiner.every, refiner.max_rounds) == (RefineConfig(**config).every, RefineConfig(**config).max_rounds)
-    return list(await refiner.refine(the_plan(), reports())), usage
+    return LLMRefiner(backend, "the task", ToolRegistry([Calculator()]).schemas(), RefineConfig(**config), usage)
+
+
+async def refine(answer: Answer, **config: int) -> tuple[list[Edit], UsageReport]:
+    usage = UsageReport()
+    return await refiner(answer, usage, **config).refine(the_plan(), reports()), usage
+
+
+def test_the_engine_reads_how_often_to_refine_from_the_config() -> None:
+    configured = refiner(Answer(""), UsageReport(), every=2, max_rounds=5)
+    assert (configured.every, configured.max_rounds) == (2, 5)
 
 
 def test_parse_edits_reads_each_kind_of_edit() -> None:
@@ -86,7 +93,10 @@ def test_parse_edits_reads_each_kind_of_edit() -> None:
         ("no", "the refiner's answer is not valid JSON"),
         ("[]", 'the refiner must answer a JSON object {"edits": [...]}'),
         ('{"edits": {}}', 'the refiner must answer a JSON object {"edits": [...]}'),
-        ('{"edits": [{"op": "delete", "id": "a"}]}', "edit 1: expected op add or replace with a step, or cancel with an id"),
+        (
+            '{"edits": [{"op": "delete", "id": "a"}]}',
+            "edit 1: expected op add or replace with a step, or cancel with an id",
+        ),
         ('{"edits": [{"op": "cancel"}]}', "edit 1: expected op add or replace"),
         ('{"edits": [{"op": "cancel", "id": "a"}, "x"]}', "edit 2: expected op add or replace"),
         ('{"edits": [{"op": "add"}]}', "edit 1: Input should be a valid dictionary"),

@@ -1,11 +1,14 @@
 """What runs one step: a tool through the registry with `${id}` filled in, or a reasoning step as parallel threads."""
 
-from collections.abc import Mapping
+import json
+import time
+from collections.abc import AsyncIterator
 
 import pytest
 
+from orchestrator.backends.base import CompletionRequest, StreamEvent
 from orchestrator.backends.sim import SimBackend, SimConfig
-from orchestrator.errors import RunError
+from orchestrator.errors import BackendError, RunError
 from orchestrator.plan import Step
 from orchestrator.result import UsageReport
 from orchestrator.runner import Orchestrator
@@ -14,6 +17,7 @@ from orchestrator.steps import FINAL_STEP, StepRunner, final_step
 from tools.base import ToolError, ToolRegistry
 from tools.calculator import Calculator
 from tools.join import Join
+from tools.kb import KnowledgeBase
 
 
 def runner(strategy: Strategy | None = None, **sim: object) -> StepRunner:
@@ -21,7 +25,9 @@ def runner(strategy: Strategy | None = None, **sim: object) -> StepRunner:
     orchestrator = Orchestrator(backend, tools=ToolRegistry([Calculator(), Join()]))
     usage = UsageReport()
     return StepRunner(
-        orchestrator.tools, strategy or Strategy(threads=3), lambda each, step: orchestrator.sampler(each, usage, step=step)
+        orchestrator.tools,
+        strategy or Strategy(threads=3),
+        lambda each, step: orchestrator.sampler(each, usage, step=step),
     )
 
 
@@ -33,6 +39,22 @@ async def test_a_tool_step_gets_the_results_it_refers_to() -> None:
 async def test_substitution_reaches_lists_of_arguments() -> None:
     step = Step(id="j", tool="join", args={"parts": ["${a}", "and", "${b}"], "separator": " "})
     assert (await runner()(step, {"a": "x", "b": "y"})).result == "x and y"
+
+
+async def test_a_list_of_args_calls_the_tool_once_for_each_at_the_same_time() -> None:
+    tools = ToolRegistry([KnowledgeBase({"a": "x", "b": "y", "c": 3}, latency_s=0.1)])
+    step_runner = StepRunner(tools, Strategy(), lambda each, _: pytest.fail("no reasoning here"))
+    step = Step(id="k", tool="kb", args=[{"key": "a"}, {"key": "${which}"}, {"key": "c"}])
+    started = time.perf_counter()
+    output = await step_runner(step, {"which": "b"})
+    assert time.perf_counter() - started < 0.25
+    assert json.loads(output.result) == ["x", "y", "3"]
+
+
+async def test_one_failing_call_of_a_list_fails_the_step_with_its_error() -> None:
+    step = Step(id="c", tool="calculator", args=[{"expression": "1 + 1"}, {"expression": "1 / 0"}])
+    with pytest.raises(ToolError, match="division by zero"):
+        await runner()(step, {})
 
 
 @pytest.mark.parametrize(
@@ -67,14 +89,20 @@ async def test_without_an_extractable_answer_the_result_is_the_threads_text() ->
     assert output.result and output.result == step_runner.threads[0].text.strip()
 
 
+class ThreadsFail(SimBackend):
+    """The simulator, but every thread (not the prefix warm-up) fails as its stream begins."""
+
+    async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
+        if request.params.max_tokens > 0:
+            raise BackendError("connection reset by peer")
+        async for event in super().stream(request):
+            yield event
+
+
 async def test_a_reasoning_step_whose_threads_all_fail_raises_run_error() -> None:
-    step_runner = runner(Strategy(threads=2, max_tokens=4096))
-    await step_runner.tools.call("calculator", {"expression": "1"})
-    closed = SimBackend(SimConfig(time_scale=0))
-    await closed.close()
-    usage = UsageReport()
-    failing = StepRunner(step_runner.tools, Strategy(threads=2), lambda each, _: Orchestrator(closed).sampler(each, usage))
-    with pytest.raises(RunError, match="^all 2 threads failed; first error: the simulator backend is closed$"):
+    orchestrator, usage = Orchestrator(ThreadsFail(SimConfig(time_scale=0))), UsageReport()
+    failing = StepRunner(orchestrator.tools, Strategy(threads=2), lambda each, _: orchestrator.sampler(each, usage))
+    with pytest.raises(RunError, match="^all 2 threads failed; first error: connection reset by peer$"):
         await failing(Step(id="r", prompt="q"), {})
 
 
@@ -85,5 +113,4 @@ def test_the_final_step_depends_on_every_sink_by_reference() -> None:
 
 
 def test_the_final_step_takes_a_free_id() -> None:
-    taken: Mapping[str, bool] = {"answer": True, "answer_": True}
-    assert final_step("t", ["answer"], lambda step_id: taken.get(step_id, False)).id == "answer__"
+    assert final_step("t", ["answer"], {"answer", "answer_"}.__contains__).id == "answer__"
