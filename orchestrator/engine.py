@@ -13,72 +13,30 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterable, Callable, Collection, Mapping
+from collections.abc import AsyncIterable, Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import networkx as nx
-from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.budget import Budget
 from orchestrator.errors import OrchestrateError, PlanError, RunError, TaskFileError, UsageError
 from orchestrator.events import Observer, StepFinished, StepStarted, ignore
 from orchestrator.plan import Plan, Step
 from orchestrator.result import StepReport, StepStatus
+from orchestrator.step_types import (
+    AddStep,
+    CancelStep,
+    Edit,
+    Finalize,
+    Policy,
+    Refiner,
+    ReplaceStep,
+    StepExecutor,
+    StepOutput,
+    describe,
+)
 
 _SETTLED = frozenset({StepStatus.DONE, StepStatus.FAILED, StepStatus.CANCELLED})
-
-
-class Policy(BaseModel):
-    """`execution:` in a task file: retries of a failed step (with exponential backoff) and its time limit."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    retries: int = Field(1, ge=0, le=20)
-    retry_delay_s: float = Field(0.2, ge=0, le=600)
-    step_timeout_s: float | None = Field(600.0, gt=0, le=86_400)
-
-
-@dataclass(frozen=True, slots=True)
-class StepOutput:
-    result: str
-    tokens: int = 0
-
-
-class StepExecutor(Protocol):
-    async def __call__(self, step: Step, inputs: Mapping[str, str]) -> StepOutput:
-        """Run one step given the results of the steps it needs; raise to fail it."""
-        ...
-
-
-@dataclass(frozen=True, slots=True)
-class AddStep:
-    step: Step
-
-
-@dataclass(frozen=True, slots=True)
-class CancelStep:
-    step_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class ReplaceStep:
-    step: Step
-
-
-Edit = AddStep | CancelStep | ReplaceStep
-
-
-class Refiner(Protocol):
-    every: int
-    max_rounds: int
-
-    async def refine(self, plan: Plan, reports: Mapping[str, StepReport]) -> list[Edit]:
-        """Edits to the pending part of the plan, given how every step stands."""
-        ...
-
-
-Finalize = Callable[[Plan], Step | None]
 
 
 @dataclass(slots=True)
@@ -414,9 +372,9 @@ class Engine:
                     self._cancel(self._pending(step_id), "cancelled by the refiner")
                 case ReplaceStep(step):
                     self._replace(step)
-            self._notes.append(f"refiner: {_describe(edit)}")
+            self._notes.append(f"refiner: {describe(edit)}")
         except PlanError as error:
-            self._notes.append(f"refiner: rejected {_describe(edit)}: {error}")
+            self._notes.append(f"refiner: rejected {describe(edit)}: {error}")
 
     def _replace(self, step: Step) -> None:
         state = self._states.get(step.id)
@@ -492,13 +450,3 @@ def _message(error: Exception) -> str:
 def _cancelling() -> bool:
     task = asyncio.current_task()
     return task is not None and task.cancelling() > 0
-
-
-def _describe(edit: Edit) -> str:
-    match edit:
-        case AddStep(step):
-            return f"add step '{step.id}'"
-        case CancelStep(step_id):
-            return f"cancel step '{step_id}'"
-        case ReplaceStep(step):
-            return f"replace step '{step.id}'"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Self
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
@@ -91,7 +92,7 @@ class LiveProgress:
             table.add_row("...", f"{len(shown) - MAX_ROWS} more", "", "")
         return table
 
-    def __enter__(self) -> LiveProgress:
+    def __enter__(self) -> Self:
         self.live.start()
         return self
 

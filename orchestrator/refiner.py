@@ -15,11 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic_core import from_json
 
 from orchestrator.backends.base import Backend, CompletionRequest, SamplingParams, complete
-from orchestrator.engine import AddStep, CancelStep, Edit, ReplaceStep
 from orchestrator.errors import PlanError
 from orchestrator.plan import Plan, parse_step
 from orchestrator.plan_prompts import edits_schema, refiner_prompt, state_line
 from orchestrator.result import StepReport, UsageReport
+from orchestrator.step_types import AddStep, CancelStep, Edit, ReplaceStep
 
 
 class RefineConfig(BaseModel):

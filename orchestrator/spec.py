@@ -15,12 +15,12 @@ from orchestrator.backends import BackendConfig
 from orchestrator.backends.sim.config import SimConfig
 from orchestrator.backends.stack import Limits
 from orchestrator.budget import Budget
-from orchestrator.engine import Policy
 from orchestrator.errors import PlanError, TaskFileError
 from orchestrator.plan import Plan, Step
 from orchestrator.planner import PlannerConfig
 from orchestrator.pruning import PruneConfig
 from orchestrator.refiner import RefineConfig
+from orchestrator.step_types import Policy
 from orchestrator.stopping import ConsConfig, StopConfig
 from tools.config import ToolsConfig
 

@@ -7,12 +7,12 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from orchestrator.engine import StepOutput
 from orchestrator.errors import RunError
 from orchestrator.plan import Step, substitute
 from orchestrator.result import ThreadReport, ThreadStatus
 from orchestrator.sampling import Sampler, StepOutcome
 from orchestrator.spec import Strategy
+from orchestrator.step_types import StepOutput
 from tools.base import ToolRegistry
 
 FINAL_STEP = "answer"

@@ -21,10 +21,10 @@ from typing import Any, TextIO
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from orchestrator.backends.sim import SimBackend, SimConfig
-from orchestrator.engine import Policy
 from orchestrator.errors import PlanError, UsageError
 from orchestrator.plan import Plan
 from orchestrator.runner import Orchestrator
+from orchestrator.step_types import Policy
 from tools.base import ToolRegistry
 from tools.join import Join
 from tools.kb import KnowledgeBase
