@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.backends.openai import OpenAIBackend, OpenAIConfig
+from orchestrator.backends.sglang import SGLangBackend, SGLangConfig
 from orchestrator.backends.sim import SimBackend, SimConfig
 from orchestrator.backends.sim.generation import default_scripts
 from orchestrator.backends.sim.script import FallbackScript, ScriptOutput, ScriptRequest
@@ -19,6 +21,7 @@ from orchestrator.planner import PlannerConfig
 from orchestrator.refiner import RefineConfig
 from orchestrator.result import RunResult
 from orchestrator.runner import Orchestrator, resolve_plan
+from orchestrator.simserver import SimServer
 from orchestrator.spec import Strategy, parse_task
 
 TWO_SUMS = "What is 6 * 7? And what is 40 + 2?"
@@ -161,3 +164,16 @@ async def test_resolve_plan_gives_the_plan_without_running_it(tmp_path: Path) ->
     assert (await resolve_plan(auto, tmp_path)).ids == ["calc1", "calc2", "q1", "q2", "answer"]
     single = parse_task({"task": "t", "backend": {"time_scale": 0}})
     assert (await resolve_plan(single, tmp_path)).dump() == [{"id": "answer", "prompt": "t"}]
+
+
+@pytest.mark.parametrize("api", ["sglang", "chat", "completions"])
+async def test_the_planner_runs_over_http_on_sim_server(api: str) -> None:
+    async with SimServer(SimConfig(time_scale=0, answers={"42": 1.0})) as server:
+        if api == "sglang":
+            backend: SGLangBackend | OpenAIBackend = SGLangBackend(SGLangConfig(url=server.url))
+        else:
+            backend = OpenAIBackend(OpenAIConfig(base_url=f"{server.url}/v1", model="sim-model", api=api))
+        async with Orchestrator(backend, Strategy(threads=2, max_tokens=1024)) as orchestrator:
+            result = await orchestrator.run(TWO_SUMS, plan="auto")
+    assert [step.id for step in result.steps] == ["calc1", "calc2", "q1", "q2", "answer"]
+    assert result.steps[0].result == "42" and result.answer == "42"

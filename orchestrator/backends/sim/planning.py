@@ -33,7 +33,7 @@ class PlannerScript:
     name = "planner"
 
     def matches(self, prompt: str) -> bool:
-        return prompt.startswith(PLANNER_MARKER)
+        return PLANNER_MARKER in prompt
 
     def write(self, request: ScriptRequest) -> ScriptOutput:
         prompt = request.prompt
@@ -48,7 +48,7 @@ class RefinerScript:
     name = "refiner"
 
     def matches(self, prompt: str) -> bool:
-        return prompt.startswith(REFINER_MARKER)
+        return REFINER_MARKER in prompt
 
     def write(self, request: ScriptRequest) -> ScriptOutput:
         state = section(request.prompt, STATE_HEADER)
