@@ -8,6 +8,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from orchestrator.bench._table import measure_table
 from orchestrator.bench.prune import BenchSummary, bench_prune, preset
 from orchestrator.errors import OrchestrateError
 
@@ -28,9 +29,6 @@ def run_bench_prune(
 
 def summary_table(summary: BenchSummary) -> Table:
     title = f"bench prune: {summary.strategy}  [REPLAY of recorded traces; timing simulated]"
-    table = Table(title=title, title_justify="left", box=None, padding=(0, 2))
-    table.add_column("measure")
-    table.add_column("value", justify="right")
     rows = {
         "problems": str(summary.problems),
         "accuracy": f"{summary.accuracy:.3f}",
@@ -41,6 +39,4 @@ def summary_table(summary: BenchSummary) -> Table:
         "threads finished (mean)": f"{summary.mean_finished:.2f}",
         "wall time (s, this machine)": f"{summary.wall_s:.1f}",
     }
-    for name, value in rows.items():
-        table.add_row(name, value)
-    return table
+    return measure_table(title, rows)

@@ -8,6 +8,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from orchestrator.bench._table import measure_table
 from orchestrator.bench.dag import DagSummary, bench_dag, load_fanoutqa
 from orchestrator.errors import OrchestrateError
 
@@ -23,10 +24,7 @@ def run_bench_dag(fanoutqa: Path, out: Path, latency: float, limit: int | None) 
 
 
 def summary_table(summary: DagSummary, latency: float) -> Table:
-    title = f"bench dag: {summary.questions} questions, lookup latency L = {latency:g} s  \\[real asyncio timing on this machine]"
-    table = Table(title=title, title_justify="left", box=None, padding=(0, 2))
-    table.add_column("measure")
-    table.add_column("value", justify="right")
+    title = f"bench dag: {summary.questions} questions, lookup latency L = {latency:g} s  [real asyncio timing on this machine]"
     rows = {
         "steps": f"{summary.steps:,}",
         "makespan (sum)": f"{summary.makespan_s:.2f} s",
@@ -36,9 +34,7 @@ def summary_table(summary: DagSummary, latency: float) -> Table:
         "speedup over one at a time": f"{summary.speedup:.2f}x (ideal {summary.ideal_speedup:.2f}x)",
         "overhead per step": f"{summary.overhead_us_per_step:.0f} us",
     }
-    for name, value in rows.items():
-        table.add_row(name, value)
-    return table
+    return measure_table(title, rows)
 
 
 def _in_l(seconds: float, latency: float) -> str:
