@@ -28,6 +28,7 @@ from pathlib import Path
 
 from orchestrator import Orchestrator, Plan, Policy, SimBackend, SimConfig, Step
 from orchestrator.bench.dag import bench_dag, frozen_heap, load_fanoutqa
+from orchestrator.plan import reference
 from tools import Join, KnowledgeBase, ToolRegistry
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dag" / "fanoutqa_dev.json"
@@ -39,7 +40,7 @@ def chain(n: int) -> list[Step]:
 
 def wide(n: int) -> list[Step]:
     leaves = [Step(id=f"s{i}", tool="kb", args={"key": "k"}) for i in range(n - 1)]
-    parts = [f"${{{leaf.id}}}" for leaf in leaves]
+    parts = [reference(leaf.id) for leaf in leaves]
     return [*leaves, Step(id="join", tool="join", args={"parts": parts})]
 
 
@@ -51,7 +52,7 @@ def layered(n: int) -> list[Step]:
         before = [f"s{(layer - 1) * width + (slot + k) % width}" for k in (0, 1)] if layer else []
         steps.append(Step(id=f"s{i}", tool="kb", args={"key": "k"}, depends_on=tuple(dict.fromkeys(before))))
     last = Plan.of(steps).sinks()
-    return [*steps, Step(id="join", tool="join", args={"parts": [f"${{{sink}}}" for sink in last]})]
+    return [*steps, Step(id="join", tool="join", args={"parts": [reference(sink) for sink in last]})]
 
 
 SHAPES = {"chain": chain, "wide": wide, "layered": layered}

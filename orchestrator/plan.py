@@ -226,6 +226,11 @@ def _check_tool(step: Step, tools: Collection[str] | None) -> None:
         raise PlanError(f"step '{step.id}' uses unknown tool '{step.tool}' (known: {known})")
 
 
+def reference(step_id: str) -> str:
+    """`${step_id}`: how a prompt or an argument names a step's result."""
+    return f"${{{step_id}}}"
+
+
 def substitute(value: Any, results: Mapping[str, str]) -> Any:
     """`value` with every `${id}` in its strings replaced by that step's result (recursively)."""
     if isinstance(value, str):

@@ -27,7 +27,7 @@ from orchestrator.strategies import build_monitor, build_rule
 from tools.base import ToolRegistry
 from tools.config import ToolsConfig, build_registry
 
-PlanSource = Plan | Literal["auto"] | None
+PlanSource = Plan | tuple[Step, ...] | Literal["auto"] | None
 
 
 class Orchestrator(AsyncClosing):
@@ -165,8 +165,7 @@ async def run_task(spec: TaskSpec, observer: Observer = ignore, base_dir: Path |
 def _unpack(task: str | TaskSpec, strategy: Strategy, plan: PlanSource) -> tuple[str, Strategy, PlanSource]:
     if not isinstance(task, TaskSpec):
         return task, strategy, plan
-    given = Plan.of(task.plan) if isinstance(task.plan, tuple) else task.plan
-    return task.task, task.strategy, plan if plan is not None else given
+    return task.task, task.strategy, plan if plan is not None else task.plan
 
 
 def _answer(final: StepReport | None, sampled: StepOutcome | None) -> str | None:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from orchestrator.errors import RunError
-from orchestrator.plan import Step, substitute
+from orchestrator.plan import Step, reference, substitute
 from orchestrator.result import ThreadReport, ThreadStatus
 from orchestrator.sampling import Sampler, StepOutcome
 from orchestrator.spec import Strategy
@@ -59,7 +59,7 @@ def final_step(task: str, sinks: list[str], taken: Callable[[str], bool]) -> Ste
     step_id = FINAL_STEP
     while taken(step_id):
         step_id += "_"
-    results = "\n".join(f"- {sink}: ${{{sink}}}" for sink in sinks)
+    results = "\n".join(f"- {sink}: {reference(sink)}" for sink in sinks)
     return Step(id=step_id, prompt=f"{task}\n\nResults of the steps so far:\n{results}\n\nAnswer the task.")
 
 

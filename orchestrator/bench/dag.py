@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from orchestrator.backends.sim import SimBackend, SimConfig
 from orchestrator.errors import PlanError, UsageError
-from orchestrator.plan import Plan
+from orchestrator.plan import Plan, reference
 from orchestrator.runner import Orchestrator
 from orchestrator.step_types import Policy
 from tools.base import ToolRegistry
@@ -131,7 +131,7 @@ def question_plan(question: Question) -> QuestionPlan:
         if not node.decomposition:
             entries[node.id] = node.answer
     top = [node.id for node in question.decomposition]
-    steps.append({"id": ANSWER_STEP, "tool": "join", "args": {"parts": [f"${{{i}}}" for i in top]}, "depends_on": top})
+    steps.append({"id": ANSWER_STEP, "tool": "join", "args": {"parts": [reference(i) for i in top]}, "depends_on": top})
     try:
         return QuestionPlan(question, Plan.of(steps), entries)
     except PlanError as error:
@@ -148,7 +148,7 @@ def _node_step(node: SubQuestion) -> dict[str, Any]:
     if not node.decomposition:
         return {"id": node.id, "tool": "kb", "args": {"key": node.id}, "depends_on": node.depends_on}
     children = [child.id for child in node.decomposition]
-    parts = [f"${{{child}}}" for child in children]
+    parts = [reference(child) for child in children]
     return {"id": node.id, "tool": "join", "args": {"parts": parts}, "depends_on": [*node.depends_on, *children]}
 
 

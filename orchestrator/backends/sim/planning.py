@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 from orchestrator.backends.sim.script import ScriptOutput, ScriptRequest
+from orchestrator.plan import reference
 from orchestrator.plan_prompts import (
     ACCEPTED_HEADER,
     PLANNER_MARKER,
@@ -73,7 +74,7 @@ def scripted_plan(task: str, tools: set[str]) -> list[dict[str, Any]]:
 def _final(task: str, needs: list[str]) -> dict[str, Any]:
     if not needs:
         return {"id": "answer", "prompt": task}
-    results = "\n".join(f"- {need}: ${{{need}}}" for need in needs)
+    results = "\n".join(f"- {need}: {reference(need)}" for need in needs)
     return {"id": "answer", "prompt": f"{task}\n\nResults:\n{results}", "depends_on": needs}
 
 
