@@ -23,6 +23,12 @@ ANSWERED = frozenset({ThreadStatus.DONE, ThreadStatus.LENGTH})
 
 
 class ThreadReport(BaseModel):
+    """One thread of a reasoning step; under a protocol its figures sum over all of its requests.
+
+    `critical_tokens` are the tokens on its longest chain of requests (None: all of `tokens`);
+    `rounds` its protocol's fork/join or sync rounds; `notes` what the protocol had to repair.
+    """
+
     index: int
     request_id: str
     status: ThreadStatus
@@ -35,10 +41,19 @@ class ThreadReport(BaseModel):
     text: str
     error: str | None = None
     step: str | None = None
+    requests: int = 1
+    rounds: int = 1
+    critical_tokens: int | None = None
+    notes: list[str] = []
 
     @property
     def answered(self) -> bool:
         return self.status in ANSWERED
+
+    @property
+    def latency_tokens(self) -> int:
+        """Generated tokens on the thread's longest chain of requests."""
+        return self.tokens if self.critical_tokens is None else self.critical_tokens
 
 
 class StepStatus(StrEnum):
@@ -47,6 +62,29 @@ class StepStatus(StrEnum):
     DONE = "done"
     FAILED = "failed"
     CANCELLED = "cancelled"
+
+
+class ReasoningReport(BaseModel):
+    """What one reasoning step cost on the server: its protocol, rounds, requests and cached prompt tokens.
+
+    `rounds` is the most fork/join (or sync) rounds any of its threads took; `sampling_rounds` how many
+    times the stopping rule launched threads; `requests`, `prompt_tokens` and `cached_tokens` include
+    the prefix warm-up.
+    """
+
+    protocol: str
+    threads: int
+    sampling_rounds: int
+    rounds: int
+    requests: int
+    prompt_tokens: int
+    cached_tokens: int
+    completion_tokens: int
+    critical_path_tokens: int
+
+    @property
+    def cached_share(self) -> float:
+        return self.cached_tokens / self.prompt_tokens if self.prompt_tokens else 0.0
 
 
 class StepReport(BaseModel):
@@ -63,6 +101,7 @@ class StepReport(BaseModel):
     ended_s: float | None = None
     attempts: int = 0
     tokens: int = 0
+    reasoning: ReasoningReport | None = None
 
 
 class UsageReport(BaseModel):
@@ -74,12 +113,12 @@ class UsageReport(BaseModel):
     reasoning_tokens: int = 0
     requests: int = 0
 
-    def add(self, usage: Usage) -> None:
+    def add(self, usage: Usage, requests: int = 1) -> None:
         self.prompt_tokens += usage.prompt_tokens
         self.completion_tokens += usage.completion_tokens
         self.cached_tokens += usage.cached_tokens
         self.reasoning_tokens += usage.reasoning_tokens
-        self.requests += 1
+        self.requests += requests
 
     @property
     def cache_hit_rate(self) -> float:

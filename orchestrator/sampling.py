@@ -1,7 +1,8 @@
 """Adaptive sampling of one reasoning step on one shared prompt prefix.
 
 The prefix is warmed once; then threads are launched in rounds (the stopping rule says how many per
-round). While they stream, a monitor may abort redundant or hopeless ones (DeepPrune, DeepConf); each
+round). Each thread reasons under the step's protocol: one request (`sample`), or a spawn/join
+protocol that makes several on the same prefix. While they stream, a monitor may abort redundant or hopeless ones (DeepPrune, DeepConf); each
 time a thread ends the stopping rule looks at the votes, and once it calls the vote settled every
 thread still running is aborted on the backend and nothing more is launched.
 """
@@ -14,13 +15,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from orchestrator.aggregate import Vote
-from orchestrator.backends.base import Backend, CompletionRequest
+from orchestrator.backends.base import Backend
 from orchestrator.events import Observer, PrefixWarmed
 from orchestrator.pruning import Monitor
-from orchestrator.result import ThreadReport, ThreadStatus, UsageReport
+from orchestrator.result import ReasoningReport, ThreadReport, ThreadStatus, UsageReport
 from orchestrator.spec import Strategy
 from orchestrator.stopping import Ballot, StopRule
-from orchestrator.threads import abort_quietly, run_thread, thread_params, usage_of, warm_prefix
+from orchestrator.threads import Lane, Sampling, ThreadProtocol, run_thread, thread_params, usage_of, warm_prefix
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,7 @@ class StepOutcome:
     settled_early: bool
     critical_path_tokens: int
     tokens_saved: int
+    report: ReasoningReport
 
 
 class Sampler:
@@ -45,15 +47,19 @@ class Sampler:
         usage: UsageReport,
         observer: Observer,
         pattern: re.Pattern[str] | None = None,
+        protocol: ThreadProtocol | None = None,
     ) -> None:
         self.backend, self.strategy, self.rule, self.monitor = backend, strategy, rule, monitor
         self.usage, self.observer, self.pattern = usage, observer, pattern
+        self.protocol = protocol or Sampling()
         self._ended: list[ThreadReport] = []
-        self._live: dict[int, str] = {}
+        self._live: dict[int, Lane] = {}
         self._settled = False
         self._rounds: list[list[int]] = []
+        self._warmed = UsageReport()
 
     async def run(self, prompt: str) -> StepOutcome:
+        prompt = self.protocol.prefix(prompt)
         await self._warm(prompt)
         launched, total = 0, self.strategy.threads
         while launched < total and not self._settled:
@@ -65,6 +71,7 @@ class Sampler:
     async def _warm(self, prompt: str) -> None:
         warmed = await warm_prefix(self.backend, prompt)
         self.usage.add(warmed.usage)
+        self._warmed.add(warmed.usage)
         self.observer(PrefixWarmed(warmed.usage.prompt_tokens, warmed.usage.cached_tokens))
 
     async def _round(self, prompt: str, indices: range) -> None:
@@ -74,14 +81,15 @@ class Sampler:
                 group.create_task(self._thread(prompt, index))
 
     async def _thread(self, prompt: str, index: int) -> None:
-        request = CompletionRequest(prompt, thread_params(self.strategy, index))
-        self._live[index] = request.request_id
+        lane = Lane(self.backend, index, self.observer, self.monitor.review)
+        self._live[index] = lane
         try:
-            report = await run_thread(self.backend, index, request, self.observer, self.monitor.review, self.pattern)
+            params = thread_params(self.strategy, index)
+            report = await run_thread(self.protocol, lane, prompt, params, self.pattern)
         finally:
             del self._live[index]
         self._ended.append(report)
-        self.usage.add(usage_of(report))
+        self.usage.add(usage_of(report), report.requests)
         self.monitor.ended(report)
         if not self._settled and self.rule.settled(self.ballots()):
             self._settled = True
@@ -92,23 +100,41 @@ class Sampler:
         return [ballot for report in self._ended if (ballot := self.monitor.ballot(report)) is not None]
 
     async def _abort_live(self) -> None:
-        for request_id in list(self._live.values()):
-            await abort_quietly(self.backend, request_id)
+        for lane in list(self._live.values()):
+            await lane.stop()
 
     def _outcome(self) -> StepOutcome:
         threads = sorted(self._ended, key=lambda report: report.index)
+        critical = self._critical_path(threads)
         return StepOutcome(
             threads=threads,
             vote=self.rule.decide(self.ballots()),
             rounds=len(self._rounds),
             settled_early=self._settled,
-            critical_path_tokens=self._critical_path(threads),
+            critical_path_tokens=critical,
             tokens_saved=tokens_saved(threads, self.strategy.threads),
+            report=self._report(threads, critical),
         )
 
     def _critical_path(self, threads: Sequence[ThreadReport]) -> int:
-        tokens = {report.index: report.tokens for report in threads}
+        tokens = {report.index: report.latency_tokens for report in threads}
         return sum(max((tokens.get(index, 0) for index in members), default=0) for members in self._rounds)
+
+    def _report(self, threads: Sequence[ThreadReport], critical: int) -> ReasoningReport:
+        usage = self._warmed.model_copy()
+        for report in threads:
+            usage.add(usage_of(report), report.requests)
+        return ReasoningReport(
+            protocol=self.protocol.name,
+            threads=len(threads),
+            sampling_rounds=len(self._rounds),
+            rounds=max((report.rounds for report in threads), default=0),
+            requests=usage.requests,
+            prompt_tokens=usage.prompt_tokens,
+            cached_tokens=usage.cached_tokens,
+            completion_tokens=usage.completion_tokens,
+            critical_path_tokens=critical,
+        )
 
 
 def tokens_saved(threads: Sequence[ThreadReport], planned: int) -> int:
