@@ -23,7 +23,7 @@ from orchestrator.result import BackendReport, RunResult, StepReport, StepStatus
 from orchestrator.sampling import Sampler, StepOutcome
 from orchestrator.spec import Strategy, TaskSpec
 from orchestrator.steps import FINAL_STEP, StepRunner, final_step
-from orchestrator.strategies import build_monitor, build_rule
+from orchestrator.strategies import build_monitor, build_protocol, build_rule
 from tools.base import ToolRegistry
 from tools.config import ToolsConfig, build_registry
 
@@ -87,7 +87,8 @@ class Orchestrator(AsyncClosing):
         rule = build_rule(strategy, backend)
         monitor = build_monitor(strategy, backend, self.judge)
         observer = for_step(self.observer, step) if step else self.observer
-        return Sampler(backend, strategy, rule, monitor, usage, observer, strategy.pattern())
+        protocol = build_protocol(strategy.protocol)
+        return Sampler(backend, strategy, rule, monitor, usage, observer, strategy.pattern(), protocol)
 
     async def close(self) -> None:
         await self.backend.close()
@@ -134,7 +135,7 @@ class Orchestrator(AsyncClosing):
             pruned=strategy.prune is not None,
             rounds=sum(each.rounds for each in sampled),
             settled_early=any(each.settled_early for each in sampled),
-            steps=outcome.reports,
+            steps=[_with_reasoning(report, runner.outcomes.get(report.id)) for report in outcome.reports],
             critical_path_steps=path,
             stopped=outcome.stopped,
             notes=outcome.notes,
@@ -173,6 +174,10 @@ def _answer(final: StepReport | None, sampled: StepOutcome | None) -> str | None
     if final is None or final.status is not StepStatus.DONE:
         return None
     return sampled.vote.answer if sampled is not None else final.result
+
+
+def _with_reasoning(report: StepReport, sampled: StepOutcome | None) -> StepReport:
+    return report if sampled is None else report.model_copy(update={"reasoning": sampled.report})
 
 
 def _finalizer(task: str) -> Callable[[Plan], Step | None]:

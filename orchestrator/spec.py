@@ -18,6 +18,7 @@ from orchestrator.budget import Budget
 from orchestrator.errors import PlanError, TaskFileError
 from orchestrator.plan import Plan, Step
 from orchestrator.planner import PlannerConfig
+from orchestrator.protocols.config import ProtocolConfig, SampleConfig
 from orchestrator.pruning import PruneConfig
 from orchestrator.refiner import RefineConfig
 from orchestrator.step_types import Policy
@@ -38,6 +39,7 @@ class Strategy(BaseModel):
     `stop` is the early-stopping rule (`cons`, `esc`, `adaptive`, `deepconf`; a bare name takes its
     defaults), `prune` turns on DeepPrune's online clustering, `answer_pattern` is a regex for the
     final answer (its group 1) when the model does not write `\\boxed{}` or "the answer is".
+    `protocol` is how each thread reasons: `sample` (one request), `threadweaver`, `sot` or `hogwild`.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -51,6 +53,12 @@ class Strategy(BaseModel):
     stop: StopConfig = ConsConfig()
     prune: PruneConfig | None = None
     answer_pattern: str | None = None
+    protocol: ProtocolConfig = SampleConfig()
+
+    @field_validator("protocol", mode="before")
+    @classmethod
+    def _protocol_by_name(cls, protocol: Any) -> Any:
+        return {"name": protocol} if isinstance(protocol, str) else protocol
 
     @field_validator("stop", mode="before")
     @classmethod
@@ -251,7 +259,7 @@ def _union_args(annotation: Any) -> list[Any]:
 
 
 def _tag_of(model: Any) -> Any:
-    for name in ("kind", "rule"):
+    for name in ("kind", "rule", "name"):
         field = model.model_fields.get(name)
         if field is not None:
             return field.default

@@ -1,4 +1,4 @@
-"""From a `Strategy` to the parts of a step: its stopping rule, its monitor, its judge."""
+"""From a `Strategy` to the parts of a step: its stopping rule, its monitor, its judge, its protocol."""
 
 from __future__ import annotations
 
@@ -8,10 +8,15 @@ from judges.base import Judge
 from orchestrator.backends.base import Backend, TextChunk
 from orchestrator.confidence import DeepConfMonitor
 from orchestrator.errors import UsageError
+from orchestrator.protocols.config import HogwildConfig, ProtocolConfig, SkeletonConfig, ThreadWeaverConfig
+from orchestrator.protocols.hogwild import Hogwild
+from orchestrator.protocols.skeleton import SkeletonOfThought
+from orchestrator.protocols.threadweaver import ThreadWeaver
 from orchestrator.pruning import DeepPruneMonitor, Monitor, NoPruning, OnlineClustering, PruneConfig
 from orchestrator.result import ThreadReport
 from orchestrator.spec import Strategy
 from orchestrator.stopping import Ballot, DeepConfConfig, StopRule, build_stop_rule
+from orchestrator.threads import Sampling, ThreadProtocol
 
 
 def build_judge(config: PruneConfig, backend: Backend) -> Judge:
@@ -56,6 +61,17 @@ def build_rule(strategy: Strategy, backend: Backend) -> StopRule:
             "has none; use cons, esc or adaptive"
         )
     return rule
+
+
+def build_protocol(config: ProtocolConfig) -> ThreadProtocol:
+    """How each thread of a step reasons, as `strategy.protocol` says."""
+    if isinstance(config, ThreadWeaverConfig):
+        return ThreadWeaver(config)
+    if isinstance(config, SkeletonConfig):
+        return SkeletonOfThought(config)
+    if isinstance(config, HogwildConfig):
+        return Hogwild(config)
+    return Sampling()
 
 
 class Monitors:

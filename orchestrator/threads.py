@@ -104,7 +104,7 @@ class Lane:
     observer: Observer
     review: Review = _keep
     live: set[str] = field(default_factory=set)
-    usage: Usage = Usage()
+    usage: Usage = field(default_factory=Usage)
     tokens: int = 0
     requests: int = 0
     first_id: str | None = None
@@ -133,7 +133,9 @@ class Lane:
                 if on_text is not None:
                     on_text(text)
         except BackendError as error:
-            return self._close(request.request_id, Output(text, None, Usage(completion_tokens=tokens), error=str(error)))
+            return self._close(
+                request.request_id, Output(text, None, Usage(completion_tokens=tokens), error=str(error))
+            )
         except asyncio.CancelledError:
             await abort_quietly(self.backend, request.request_id)
             self.live.discard(request.request_id)
