@@ -70,14 +70,9 @@ class _Weave:
         return output
 
     def _forked(self, output: Output) -> bool:
-        """Did the trunk stop at the fork? Servers that do not say which stop string matched are read
-        from the text: an outline block left open."""
-        if output.finish is not FinishReason.STOP:
-            return False
-        if output.matched_stop is not None:
-            return output.matched_stop == self.tags.fork
-        outlines = self.tags.outlines
-        return outlines is not None and self.text.rfind(outlines[0]) > self.text.rfind(outlines[1])
+        """Did the trunk stop at the fork? The server says which stop string matched (SGLang's
+        `matched_stop`, vLLM's `stop_reason`); an end of sequence inside an open block is no fork."""
+        return output.finish is FinishReason.STOP and output.matched_stop == self.tags.fork
 
     async def _fork(self) -> Output | None:
         """Run the block's threads at once and join them; the output that broke the thread, if one did."""

@@ -7,8 +7,12 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 
-from orchestrator.backends.base import Backend, Completion, CompletionRequest, TextChunk
+from orchestrator.backends.base import Backend, BackendInfo, Completion, CompletionRequest, StreamEvent, TextChunk
+from orchestrator.backends.sim.script import ScriptOutput, ScriptRequest
+from orchestrator.errors import BackendError
 
 
 async def collect(backend: Backend, request: CompletionRequest) -> tuple[list[TextChunk], Completion]:
@@ -26,3 +30,52 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+class Scripted:
+    """A simulator script that answers every prompt with `respond(prompt)` (for scripted protocol runs)."""
+
+    name = "scripted"
+
+    def __init__(self, respond: Callable[[str], str]) -> None:
+        self.respond = respond
+
+    def matches(self, prompt: str) -> bool:
+        return True
+
+    def write(self, request: ScriptRequest) -> ScriptOutput:
+        return ScriptOutput(self.respond(request.prompt))
+
+
+@dataclass
+class Exchange:
+    prompt: str
+    stop: tuple[str, ...]
+    completion: Completion | None = None
+
+
+class Recording:
+    """A backend wrapper that keeps every request's prompt and completion; `fail(prompt)` True raises."""
+
+    def __init__(self, backend: Backend, fail: Callable[[str], bool] = lambda prompt: False) -> None:
+        self.backend, self.fail = backend, fail
+        self.exchanges: list[Exchange] = []
+
+    async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
+        exchange = Exchange(request.prompt, request.params.stop)
+        self.exchanges.append(exchange)
+        if self.fail(request.prompt):
+            raise BackendError("injected failure")
+        async for event in self.backend.stream(request):
+            if isinstance(event, Completion):
+                exchange.completion = event
+            yield event
+
+    async def abort(self, request_id: str) -> None:
+        await self.backend.abort(request_id)
+
+    async def close(self) -> None:
+        await self.backend.close()
+
+    def info(self) -> BackendInfo:
+        return self.backend.info()
