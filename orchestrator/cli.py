@@ -64,8 +64,11 @@ def validate(file: TaskFile) -> None:
     with _one_line_errors():
         spec = _load(file)
         steps = f"a plan of {len(spec.plan)} steps" if isinstance(spec.plan, tuple) else _plan_kind(spec)
+        threads = spec.strategy.threads
+        kind = "" if spec.strategy.protocol.name == "sample" else f"{spec.strategy.protocol.name} "
         typer.echo(
-            f"{file}: ok ({steps}, {spec.strategy.threads} threads per reasoning step, backend '{spec.backend.kind}')"
+            f"{file}: ok ({steps}, {threads} {kind}thread{'s' if threads != 1 else ''} per reasoning step, "
+            f"backend '{spec.backend.kind}')"
         )
 
 

@@ -84,6 +84,7 @@ def cost_rows(result: RunResult) -> list[tuple[str, str]]:
         ("steps", _step_counts(result)),
         ("threads", f"{len(result.threads)} ({_status_counts(result)})"),
         ("stopping", _stopping(result)),
+        *_protocol_rows(result),
         ("requests", f"{usage.requests}"),
         ("prompt tokens", f"{usage.prompt_tokens:,}"),
         ("  served from cache", f"{usage.cached_tokens:,} ({usage.cache_hit_rate:.0%})"),
@@ -97,6 +98,15 @@ def cost_rows(result: RunResult) -> list[tuple[str, str]]:
     if gpu_s is not None:
         rows.append(("simulated GPU time", f"{gpu_s:.2f} s"))
     return rows
+
+
+def _protocol_rows(result: RunResult) -> list[tuple[str, str]]:
+    """How the reasoning steps' threads reasoned, when any did more than sample."""
+    reports = [step.reasoning for step in result.steps if step.reasoning is not None]
+    if all(report.protocol == "sample" for report in reports):
+        return []
+    shown = (f"{r.protocol}, {r.rounds} round{'s' if r.rounds != 1 else ''}, {r.requests} requests" for r in reports)
+    return [("protocol", "; ".join(shown))]
 
 
 def _status_counts(result: RunResult) -> str:

@@ -72,7 +72,18 @@ class _Weave:
     def _forked(self, output: Output) -> bool:
         """Did the trunk stop at the fork? The server says which stop string matched (SGLang's
         `matched_stop`, vLLM's `stop_reason`); an end of sequence inside an open block is no fork."""
+        if output.finish is FinishReason.STOP and output.matched_stop is None and self._left_open():
+            self.notes.append(
+                "ended inside an open block (an end of sequence, or a server that does not report the stop "
+                "string it matched); it was not forked"
+            )
         return output.finish is FinishReason.STOP and output.matched_stop == self.tags.fork
+
+    def _left_open(self) -> bool:
+        opening = self.tags.outlines[0] if self.tags.outlines else self.tags.parallel[0]
+        return self.text.rfind(opening) > self.text.rfind(
+            self.tags.fork if self.tags.outlines else self.tags.parallel[1]
+        )
 
     async def _fork(self) -> Output | None:
         """Run the block's threads at once and join them; the output that broke the thread, if one did."""

@@ -29,9 +29,12 @@ from orchestrator.backends.base import FinishReason, SamplingParams, TextChunk
 from orchestrator.backends.sim._logprobs import tail_ratios, token_logprobs, top_logprobs
 from orchestrator.backends.sim._stable import seeded_rng
 from orchestrator.backends.sim.config import SimConfig
+from orchestrator.backends.sim.hogwild import HogwildScript
+from orchestrator.backends.sim.parallel import ParallelScript
 from orchestrator.backends.sim.planning import PlannerScript, RefinerScript
 from orchestrator.backends.sim.reasoning import ReasoningScript
 from orchestrator.backends.sim.script import FallbackScript, Script, ScriptOutput, ScriptRequest
+from orchestrator.backends.sim.skeleton import SkeletonScript
 from orchestrator.backends.sim.tokenizer import EOS_ID, SPECIAL_IDS, Tokenizer, piece_id
 
 THINK_START = SPECIAL_IDS["<think>"]
@@ -85,7 +88,16 @@ class Generation:
 
 
 def default_scripts(tokenizer: Tokenizer | None = None) -> list[Script]:
-    return [PlannerScript(), RefinerScript(), ReasoningScript(tokenizer), FallbackScript()]
+    """The scripts in match order: planning, then the parallel protocols' formats, then plain reasoning."""
+    return [
+        PlannerScript(),
+        RefinerScript(),
+        ParallelScript(tokenizer),
+        SkeletonScript(tokenizer),
+        HogwildScript(tokenizer),
+        ReasoningScript(tokenizer),
+        FallbackScript(),
+    ]
 
 
 class ScriptedModel:

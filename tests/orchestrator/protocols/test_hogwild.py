@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 from collections.abc import Callable
 
@@ -50,7 +51,7 @@ async def collaborate(
 
 
 async def test_workers_write_steps_into_one_history_until_one_answers() -> None:
-    trace, lane, backend = await collaborate(team(answer_after=4))
+    trace, _, backend = await collaborate(team(answer_after=4))
     steps = trace.text.split("\n\n")
     assert len(steps) in (5, 6) and steps[-1].endswith("So the answer is \\boxed{7}.")
     assert {HEADER.match(step)[1] for step in steps} == {"Alice", "Bob"}
@@ -61,8 +62,8 @@ async def test_workers_write_steps_into_one_history_until_one_answers() -> None:
 async def test_the_history_is_append_only_so_every_step_extends_the_shared_prefix() -> None:
     _, _, backend = await collaborate(team(answer_after=6))
     histories = [exchange.prompt.split(OTHERS)[0] for exchange in backend.exchanges]
-    for earlier, later in zip(histories, histories[1:], strict=False):
-        assert later.startswith(earlier) or earlier.startswith(later)
+    for earlier, later in itertools.pairwise(histories):
+        assert later.startswith(earlier), "a later request's history extends an earlier one's"
     later = backend.exchanges[-1].completion.usage
     assert later.cached_tokens >= len(backend.exchanges[0].prompt) // 8, "the rules, problem and history are cached"
 

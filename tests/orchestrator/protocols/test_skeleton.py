@@ -29,9 +29,7 @@ def model(skeleton: str, expand: Callable[[str], str] = lambda line: " It is don
     return respond
 
 
-async def sketch(
-    respond: Callable[[str], str], config: SkeletonConfig | None = None
-) -> tuple[Trace, Lane, Recording]:
+async def sketch(respond: Callable[[str], str], config: SkeletonConfig | None = None) -> tuple[Trace, Lane, Recording]:
     backend = Recording(SimBackend(SimConfig(time_scale=0), scripts=[Scripted(respond)]))
     protocol = SkeletonOfThought(config)
     lane = Lane(backend, 0, ignore)

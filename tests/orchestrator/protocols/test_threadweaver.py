@@ -17,20 +17,26 @@ from orchestrator.threads import Lane, Trace
 
 PROMPT = "Solve: what is 3 + 4? Think step by step.\n"
 OUTLINES = "<Parallel>\n<Outlines>\n<Outline>1: add</Outline>\n<Outline>2: check</Outline>\n</Outlines>"
-THREADWEAVER_TRUNK = f"Plan first.\n{OUTLINES}\n<Thread>\n1: sequential</Thread>\n</Parallel>\nThe answer is \\boxed{{7}}."
+THREADWEAVER_TRUNK = (
+    f"Plan first.\n{OUTLINES}\n<Thread>\n1: sequential</Thread>\n</Parallel>\nThe answer is \\boxed{{7}}."
+)
 
 
-def model(trunk: str, threads: Callable[[str], str], after: str = " So the answer is \\boxed{7}.") -> Callable[[str], str]:
+def model(
+    trunk: str, threads: Callable[[str], str], after: str = " So the answer is \\boxed{7}."
+) -> Callable[[str], str]:
     """A scripted model: `trunk` for a fresh prompt, `threads(header)` inside a thread, `after` a join."""
 
     def respond(prompt: str) -> str:
         tail = prompt[-40:]
         for number in range(1, 10):
-            if tail.endswith(f"\n<Thread>\n{number}:") or tail.endswith(f"\n<Path>\n{number}:"):
+            if tail.endswith((f"\n<Thread>\n{number}:", f"\n<Path>\n{number}:")):
                 return threads(str(number))
         if tail.endswith("\n<Path>\n"):
             return threads("path")
-        return after if prompt.count("</Parallel>") + prompt.count("<Conclusion>\n") > 0 or "Summary>" in tail else trunk
+        return (
+            after if prompt.count("</Parallel>") + prompt.count("<Conclusion>\n") > 0 or "Summary>" in tail else trunk
+        )
 
     return respond
 
@@ -89,6 +95,7 @@ async def test_an_unclosed_outline_block_is_read_as_plain_reasoning_without_hang
     trunk = "Plan.\n<Parallel>\n<Outlines>\n<Outline>1: add</Outline>\nThe answer is \\boxed{7}."
     trace, lane, _ = await weave(model(trunk, closed_threads))
     assert (trace.text, trace.finish, trace.rounds, lane.requests) == (trunk, FinishReason.STOP, 0, 1)
+    assert trace.notes and "ended inside an open block" in trace.notes[0]
 
 
 async def test_a_block_without_outlines_is_closed_and_the_model_goes_on() -> None:
@@ -154,9 +161,13 @@ async def test_parallel_r1_forks_at_the_parallel_tag_into_paths_with_their_own_s
 
 
 async def test_stopping_the_lane_aborts_every_running_thread() -> None:
-    backend = Recording(SimBackend(SimConfig(time_scale=1.0), scripts=[Scripted(model(THREADWEAVER_TRUNK, lambda n: " w" * 3000))]))
+    backend = Recording(
+        SimBackend(SimConfig(time_scale=1.0), scripts=[Scripted(model(THREADWEAVER_TRUNK, lambda n: " w" * 3000))])
+    )
     lane = Lane(backend, 0, ignore)
-    run = asyncio.create_task(ThreadWeaver(ThreadWeaverConfig(instructions=False)).run(lane, PROMPT, SamplingParams(4096)))
+    run = asyncio.create_task(
+        ThreadWeaver(ThreadWeaverConfig(instructions=False)).run(lane, PROMPT, SamplingParams(4096))
+    )
     async with asyncio.timeout(10):
         while len(backend.exchanges) < 3:
             await asyncio.sleep(0.01)
