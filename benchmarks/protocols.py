@@ -11,14 +11,15 @@ stream on the same prompt prefix, on a fresh server. Reported per protocol, summ
     sim s         simulated seconds, protocol and sequential; wall x is their ratio
     cached        share of prompt tokens served from the radix cache (warm-up included)
     requests      per problem
-    re-prefill    Hogwild only: uncached prompt tokens per synced step, and the simulated prefill pass
-                  that recomputes them
+    kept          wall x / latency x: how much of the token-latency speedup the server keeps
+    re-prefill    Hogwild only: uncached prompt tokens per synced step, the simulated prefill pass that
+                  recomputes them, and at most what share of the protocol's time such passes take
 
 The simulator plays a model trained on each format (scripted: how a problem splits, how long each
 thread is); it measures what the orchestration costs and saves on a server (requests, prefix reuse,
 batching, critical path), not whether a real model decomposes a problem well or stays accurate.
 
-    python benchmarks/protocols.py [--problems ../shared/data/problems/aime_2025.jsonl] [--limit 10]
+    python benchmarks/protocols.py [--problems ../shared/data/problems/aime_2025.jsonl] [--limit 30]
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import asyncio
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from statistics import mean
 from typing import Any
 
 from orchestrator import Orchestrator, SimBackend, SimConfig, Strategy
@@ -80,6 +82,7 @@ class Arm:
     requests: int = 0
     problems: int = 0
     reprefill: list[float] = field(default_factory=list)
+    reprefill_s: float = 0.0
 
     def row(self, name: str) -> dict[str, Any]:
         return {
@@ -92,9 +95,8 @@ class Arm:
             "wall_x": round(self.sequential_s / self.protocol_s, 2),
             "cached_share": round(self.cached_tokens / self.prompt_tokens, 3),
             "requests_per_problem": round(self.requests / self.problems, 1),
-            "reprefill_tokens_per_step": round(sum(self.reprefill) / len(self.reprefill), 1)
-            if self.reprefill
-            else None,
+            "reprefill_tokens_per_step": round(mean(self.reprefill), 1) if self.reprefill else None,
+            "reprefill_share": round(self.reprefill_s / self.protocol_s, 3) if self.reprefill else None,
         }
 
 
@@ -131,7 +133,9 @@ async def measure(config: ProtocolConfig, task: str, seed: int, arm: Arm) -> Non
     arm.requests += usage.requests
     arm.problems += 1
     if config.name == "hogwild":
-        arm.reprefill.append((thread.prompt_tokens - thread.cached_tokens) / thread.requests)
+        per_step = (thread.prompt_tokens - thread.cached_tokens) / thread.requests
+        arm.reprefill.append(per_step)
+        arm.reprefill_s += thread.requests * reprefill_ms(per_step) / 1000
 
 
 async def bench(tasks: list[str]) -> list[dict[str, Any]]:
@@ -145,19 +149,26 @@ async def bench(tasks: list[str]) -> list[dict[str, Any]]:
 
 
 def reprefill_ms(tokens: float) -> float:
-    """The simulated prefill pass that recomputes `tokens` (at this size it is bound by reading the weights)."""
+    """The simulated prefill pass that recomputes `tokens` uncached prompt tokens."""
     return 1000 * TimingModel.preset("llama-3-8b", "h200").prefill_seconds(round(tokens))
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
-    head = "| protocol | tokens | critical | latency x | sim s (protocol / sequential) | wall x | cached | requests | re-prefill / step |"
-    lines = [head, "|" + "---|" * 9]
+    head = (
+        "| protocol | tokens | critical | latency x | sim s (protocol / sequential) | wall x | kept | cached "
+        "| requests | re-prefill / synced step |"
+    )
+    lines = [head, "|" + "---|" * 10]
     for r in rows:
         tokens = r["reprefill_tokens_per_step"]
-        reprefill = "" if tokens is None else f"{tokens:.0f} tokens, {reprefill_ms(tokens):.1f} ms"
+        reprefill = (
+            ""
+            if tokens is None
+            else f"{tokens:.0f} tokens, {reprefill_ms(tokens):.1f} ms (<= {r['reprefill_share']:.0%})"
+        )
         lines.append(
             f"| {r['protocol']} | {r['tokens']:,} | {r['critical']:,} | {r['latency_x']:.2f}x | "
-            f"{r['protocol_sim_s']:.2f} / {r['sequential_sim_s']:.2f} | {r['wall_x']:.2f}x | "
+            f"{r['protocol_sim_s']:.2f} / {r['sequential_sim_s']:.2f} | {r['wall_x']:.2f}x | {r['wall_x'] / r['latency_x']:.0%} | "
             f"{r['cached_share']:.0%} | {r['requests_per_problem']} | {reprefill} |"
         )
     return "\n".join(lines)
@@ -166,7 +177,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--problems", type=Path, default=DATA, help="JSONL with a 'question' per line")
-    parser.add_argument("--limit", type=int, default=10)
+    parser.add_argument("--limit", type=int, default=30)
     parser.add_argument("--out", type=Path, help="also write the rows as JSON")
     args = parser.parse_args()
     tasks = problems(args.problems, args.limit)
