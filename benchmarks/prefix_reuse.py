@@ -34,7 +34,9 @@ SECTION = (
     "Section {i}. The committee reviewed the quarterly figures for region {i}, noting that revenue "
     "rose while costs held steady, and asked for a breakdown by product line and by month. "
 )
-QUESTION = "\n\nQuestion: across all sections, how many regions were reviewed? Think step by step and answer in \\boxed{}."
+QUESTION = (
+    "\n\nQuestion: across all sections, how many regions were reviewed? Think step by step and answer in \\boxed{}."
+)
 
 
 @dataclass
@@ -90,7 +92,9 @@ async def background(client: SGLangBackend, streams: int) -> list[asyncio.Task[C
     return tasks
 
 
-async def fan_out(client: SGLangBackend, name: str, prompt: str, threads: int, max_tokens: int) -> tuple[list[Usage], list[float]]:
+async def fan_out(
+    client: SGLangBackend, name: str, prompt: str, threads: int, max_tokens: int
+) -> tuple[list[Usage], list[float]]:
     usages = [(await warm_prefix(client, prompt)).usage] if name == "warm-up" else []
     done = await asyncio.gather(*(thread(client, prompt, i, max_tokens) for i in range(threads)))
     return usages + [t.usage for t in done], [t.ttft_s for t in done]

@@ -44,7 +44,9 @@ async def main() -> None:
     if not args.traces.exists():
         raise SystemExit(f"skipped: {args.traces} is not present")
     print("REPLAY of recorded GPT-3.5 traces (ESC last letters, 500 x 40); words as tokens; timing simulated")
-    print("| strategy | accuracy | accuracy over orders | words | fewer than cons@40 | fewer over orders | started | finished |")
+    print(
+        "| strategy | accuracy | accuracy over orders | words | fewer than cons@40 | fewer over orders | started | finished |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for strategy in PRESETS:
         try:

@@ -124,9 +124,7 @@ def test_phrase_without_content_falls_back_to_an_earlier_one() -> None:
         ("", None),
     ],
 )
-def test_last_short_line_is_the_answer_unless_it_reads_as_reasoning(
-    text: str, expected: str | None
-) -> None:
+def test_last_short_line_is_the_answer_unless_it_reads_as_reasoning(text: str, expected: str | None) -> None:
     assert extract_answer(text) == expected
 
 
@@ -237,9 +235,7 @@ def test_normalize(raw: str, expected: str) -> None:
     assert normalize_answer(raw) == expected
 
 
-@pytest.mark.parametrize(
-    "raw", ["$42$", "1,000", r"\dfrac{6}{4}", "(B)", r"30^\circ", "0.50", r"\left(1,2\right)"]
-)
+@pytest.mark.parametrize("raw", ["$42$", "1,000", r"\dfrac{6}{4}", "(B)", r"30^\circ", "0.50", r"\left(1,2\right)"])
 def test_normalize_is_idempotent(raw: str) -> None:
     once = normalize_answer(raw)
     assert normalize_answer(once) == once

@@ -63,7 +63,7 @@ def test_orchestrate_run_with_each_backend_kind(sim_server: str, tmp_path: Path,
     backend = BACKENDS[kind].format(url=sim_server)
     task.write_text(f"task: {QUESTION}\nbackend: {backend}\nstrategy: {{threads: 5, max_tokens: 4096}}\n")
     done = subprocess.run([sys.executable, "-m", "orchestrator", "run", str(task), "--json"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)  # fmt: skip
+                          check=False, cwd=ROOT, capture_output=True, text=True, timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["answer"] == "24"
@@ -75,8 +75,16 @@ def test_orchestrate_run_with_each_backend_kind(sim_server: str, tmp_path: Path,
 
 def test_an_unreachable_server_is_one_line_and_exit_1(tmp_path: Path) -> None:
     task = tmp_path / "task.yaml"
-    task.write_text(f"task: q\nbackend: {{kind: sglang, url: 'http://127.0.0.1:{free_port()}'}}\nlimits: {{retries: 0}}\n")
-    done = subprocess.run([sys.executable, "-m", "orchestrator", "run", str(task)], capture_output=True, text=True, timeout=60)
+    task.write_text(
+        f"task: q\nbackend: {{kind: sglang, url: 'http://127.0.0.1:{free_port()}'}}\nlimits: {{retries: 0}}\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "orchestrator", "run", str(task)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 1
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
     assert "cannot reach SGLang at http://127.0.0.1:" in done.stderr
@@ -87,7 +95,10 @@ async def run_under(faults: Faults, threads: int = 12, time_scale: float = 0.05,
     config = SimConfig(time_scale=time_scale, answers={"24": 0.9, "20": 0.1})
     async with SimServer(config, faults=faults) as server:
         backend = with_limits(SGLangBackend(SGLangConfig(url=server.url)), Limits(backoff_s=0.01, **limits))  # type: ignore[arg-type]
-        async with asyncio.timeout(60), Orchestrator(backend, Strategy(threads=threads, max_tokens=4096)) as orchestrator:
+        async with (
+            asyncio.timeout(60),
+            Orchestrator(backend, Strategy(threads=threads, max_tokens=4096)) as orchestrator,
+        ):
             return await orchestrator.run(QUESTION)
 
 

@@ -2,6 +2,7 @@ import asyncio
 import time
 
 import pytest
+from support import collect
 
 from orchestrator.backends.base import (
     Backend,
@@ -14,7 +15,6 @@ from orchestrator.backends.base import (
 )
 from orchestrator.backends.sim import SimBackend, SimConfig
 from orchestrator.errors import BackendError
-from support import collect
 
 REASONING = "Reason step by step and put the final answer in \\boxed{}. How many divisors does 360 have?"
 
