@@ -57,7 +57,7 @@ class HogwildConfig(_Config):
     and every `check_every` steps it is asked whether it is doing redundant work (0: never)."""
 
     name: Literal["hogwild"] = "hogwild"
-    workers: int = Field(2, ge=1, le=8)
+    workers: int = Field(2, ge=2, le=8)
     max_steps: int = Field(24, ge=1, le=1024)
     step_tokens: int = Field(256, ge=1, le=100_000)
     check_every: int = Field(3, ge=0, le=1024)

@@ -48,7 +48,7 @@ class Hogwild:
         self.names = NAMES[: self.config.workers]
 
     def prefix(self, prompt: str) -> str:
-        names = ", ".join(self.names[:-1]) + f" and {self.names[-1]}" if len(self.names) > 1 else self.names[0]
+        names = ", ".join(self.names[:-1]) + f" and {self.names[-1]}"
         rules = RULES.format(
             count=len(self.names), names=names, history=HISTORY, others=OTHERS, own=OWN, cut=CUT, check=CHECK.strip()
         )
