@@ -61,10 +61,23 @@ from orchestrator.events import (
 from orchestrator.plan import Plan, Step, substitute
 from orchestrator.plan_view import plan_tree, to_dot, to_json, to_mermaid
 from orchestrator.planner import Planner, PlannerConfig
+from orchestrator.protocols import (
+    FORMATS,
+    HogwildConfig,
+    ProtocolConfig,
+    SampleConfig,
+    SkeletonConfig,
+    TagSet,
+    ThreadWeaverConfig,
+)
+from orchestrator.protocols.hogwild import Hogwild
+from orchestrator.protocols.skeleton import SkeletonOfThought
+from orchestrator.protocols.threadweaver import ThreadWeaver
 from orchestrator.pruning import DeepPruneMonitor, Monitor, NoPruning, OnlineClustering, PruneConfig
 from orchestrator.refiner import LLMRefiner, RefineConfig
 from orchestrator.result import (
     BackendReport,
+    ReasoningReport,
     RunResult,
     StepReport,
     StepStatus,
@@ -86,11 +99,13 @@ from orchestrator.stopping import (
     StopRule,
     build_stop_rule,
 )
+from orchestrator.threads import Lane, Output, Sampling, ThreadProtocol, Trace
 from orchestrator.traces import TraceProblem, TraceSample, dump_traces, load_traces
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "FORMATS",
     "AdaptiveConsistency",
     "AddStep",
     "Backend",
@@ -115,20 +130,26 @@ __all__ = [
     "EngineOutcome",
     "Event",
     "FinishReason",
+    "Hogwild",
+    "HogwildConfig",
     "LLMRefiner",
+    "Lane",
     "Monitor",
     "NoPruning",
     "Observer",
     "OnlineClustering",
     "OrchestrateError",
     "Orchestrator",
+    "Output",
     "Plan",
     "PlanError",
     "Planner",
     "PlannerConfig",
     "Policy",
     "PrefixWarmed",
+    "ProtocolConfig",
     "PruneConfig",
+    "ReasoningReport",
     "RefineConfig",
     "Refiner",
     "ReplaceStep",
@@ -136,10 +157,14 @@ __all__ = [
     "ReplayConfig",
     "RunError",
     "RunResult",
+    "SampleConfig",
     "Sampler",
+    "Sampling",
     "SamplingParams",
     "SimBackend",
     "SimConfig",
+    "SkeletonConfig",
+    "SkeletonOfThought",
     "Step",
     "StepFinished",
     "StepOutcome",
@@ -152,14 +177,19 @@ __all__ = [
     "StopRule",
     "Strategy",
     "StreamEvent",
+    "TagSet",
     "TaskFileError",
     "TaskSpec",
     "TextChunk",
     "ThreadFinished",
     "ThreadProgress",
+    "ThreadProtocol",
     "ThreadReport",
     "ThreadStarted",
     "ThreadStatus",
+    "ThreadWeaver",
+    "ThreadWeaverConfig",
+    "Trace",
     "TraceProblem",
     "TraceSample",
     "Usage",

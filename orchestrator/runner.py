@@ -24,6 +24,7 @@ from orchestrator.sampling import Sampler, StepOutcome
 from orchestrator.spec import Strategy, TaskSpec
 from orchestrator.steps import FINAL_STEP, StepRunner, final_step
 from orchestrator.strategies import build_monitor, build_protocol, build_rule
+from orchestrator.threads import ThreadProtocol
 from tools.base import ToolRegistry
 from tools.config import ToolsConfig, build_registry
 
@@ -35,7 +36,8 @@ class Orchestrator(AsyncClosing):
 
     A task runs as a plan: given (`plan=`), written by the LLM planner (`plan="auto"`), or, by
     default, the one reasoning step that samples the task in parallel threads. `judge` overrides the
-    judge `strategy.prune` names (any object with the `Judge` protocol).
+    judge `strategy.prune` names (any object with the `Judge` protocol), `protocol` the thread
+    protocol `strategy.protocol` names (any object with the `ThreadProtocol` interface).
     """
 
     def __init__(
@@ -50,6 +52,7 @@ class Orchestrator(AsyncClosing):
         budget: Budget | None = None,
         planner: PlannerConfig | None = None,
         refine: RefineConfig | None = None,
+        protocol: ThreadProtocol | None = None,
     ) -> None:
         self.backend = backend
         self.strategy = strategy or Strategy()
@@ -58,6 +61,7 @@ class Orchestrator(AsyncClosing):
         self.tools = tools if tools is not None else build_registry(ToolsConfig())
         self.policy, self.budget = policy or Policy(), budget or Budget()
         self.planner, self.refine = planner or PlannerConfig(), refine
+        self.protocol = protocol
 
     @classmethod
     def from_spec(cls, spec: TaskSpec, observer: Observer = ignore, base_dir: Path | None = None) -> Orchestrator:
@@ -87,7 +91,7 @@ class Orchestrator(AsyncClosing):
         rule = build_rule(strategy, backend)
         monitor = build_monitor(strategy, backend, self.judge)
         observer = for_step(self.observer, step) if step else self.observer
-        protocol = build_protocol(strategy.protocol)
+        protocol = self.protocol or build_protocol(strategy.protocol)
         return Sampler(backend, strategy, rule, monitor, usage, observer, strategy.pattern(), protocol)
 
     async def close(self) -> None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from orchestrator import Orchestrator, SimBackend, SimConfig, Strategy
+from orchestrator import CompletionRequest, Lane, Orchestrator, SamplingParams, SimBackend, SimConfig, Strategy, Trace
 from orchestrator.backends.openai import OpenAIBackend, OpenAIConfig
 from orchestrator.backends.sglang import SGLangBackend, SGLangConfig
 from orchestrator.cli import app
@@ -61,3 +62,31 @@ async def test_every_protocol_runs_over_http_on_sim_server_with_the_prefix_cache
     reasoning = result.steps[0].reasoning
     assert result.answer is not None and reasoning is not None and reasoning.rounds >= 1
     assert reasoning.cached_share > 0.5 and all(not thread.notes for thread in result.threads if name != "hogwild")
+
+
+class DraftThenCheck:
+    """A protocol of one's own: a draft, then a second request that continues it on the shared prefix."""
+
+    name = "draft-then-check"
+
+    def prefix(self, prompt: str) -> str:
+        return prompt
+
+    async def run(self, lane: Lane, prompt: str, params: SamplingParams) -> Trace:
+        draft = await lane.generate(CompletionRequest(prompt, replace(params, max_tokens=40)))
+        check = await lane.generate(CompletionRequest(prompt + draft.text + "\nCheck:", params), shown=draft.text)
+        text = f"{draft.text}\nCheck:{check.text}"
+        return Trace(text, check.finish, draft.tokens + check.tokens, rounds=2, error=check.error)
+
+
+async def test_a_protocol_of_ones_own_plugs_into_the_orchestrator() -> None:
+    backend = SimBackend(SimConfig(time_scale=0, answers={"24": 1.0}))
+    async with Orchestrator(backend, Strategy(threads=3, seed=1), protocol=DraftThenCheck()) as orchestrator:
+        result = await orchestrator.run(TASK)
+    reasoning = result.steps[0].reasoning
+    assert reasoning is not None and (reasoning.protocol, reasoning.rounds, reasoning.requests) == (
+        "draft-then-check",
+        2,
+        7,
+    )
+    assert result.answer == "24" and all("\nCheck:" in thread.text for thread in result.threads)
