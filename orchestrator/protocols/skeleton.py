@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from orchestrator.backends.base import CompletionRequest, FinishReason, SamplingParams
+from orchestrator.protocols._state import ThreadState
 from orchestrator.protocols.config import SkeletonConfig
 from orchestrator.protocols.prompts import CONCLUDE_ASK, EXPAND_ASK, SKELETON_ASK
 from orchestrator.threads import Lane, Output, Trace
@@ -39,30 +40,24 @@ class SkeletonOfThought:
         return prompt + SKELETON_ASK
 
     async def run(self, lane: Lane, prompt: str, params: SamplingParams) -> Trace:
-        return await _Sketch(self.config, lane, prompt, params).run()
+        return await _Sketch(config=self.config, lane=lane, prompt=prompt, params=params).run()
 
 
-@dataclass(slots=True)
-class _Sketch:
+@dataclass(slots=True, kw_only=True)
+class _Sketch(ThreadState):
     config: SkeletonConfig
-    lane: Lane
-    prompt: str
-    params: SamplingParams
     text: str = "1."
-    critical: int = 0
-    rounds: int = 0
-    notes: list[str] = field(default_factory=list)
 
     async def run(self) -> Trace:
         skeleton = await self._one(self.prompt, self.config.skeleton_tokens, ("\n\n",))
         self.text += skeleton.text
         if skeleton.finish in (None, FinishReason.ABORT):
-            return self._end(skeleton)
+            return self.end(skeleton)
         base = self.prompt + skeleton.text + "\n\n"
         points = points_in(self.text)
         if not points:
             self.notes.append("the skeleton had no numbered points; answered in one request")
-            return self._end(await self._append(base, self.params.max_tokens))
+            return self.end(await self._append(base, self.params.max_tokens))
         return await self._expand(base, self._limited(points))
 
     async def _expand(self, base: str, points: list[str]) -> Trace:
@@ -77,10 +72,10 @@ class _Sketch:
         self.text += f"\n\n{expanded}"
         failed = next((output for output in outputs if output.finish in (None, FinishReason.ABORT)), None)
         if failed is not None:
-            return self._end(failed)
+            return self.end(failed)
         if not self.config.conclude:
             return Trace(self.text, FinishReason.STOP, self.critical, self.rounds, notes=tuple(self.notes))
-        return self._end(await self._append(f"{base}{CONCLUDE_ASK}{expanded}\n\n", self.config.conclude_tokens))
+        return self.end(await self._append(f"{base}{CONCLUDE_ASK}{expanded}\n\n", self.config.conclude_tokens))
 
     async def _append(self, prompt: str, tokens: int) -> Output:
         output = await self._one(prompt, tokens, ())
@@ -113,9 +108,6 @@ class _Sketch:
         if len(points) > limit:
             self.notes.append(f"{len(points)} points, over the limit of {limit}; the first {limit} were expanded")
         return points[:limit]
-
-    def _end(self, last: Output) -> Trace:
-        return Trace(self.text, last.finish, self.critical, self.rounds, last.error, tuple(self.notes))
 
 
 def _point_stops(number: int, count: int) -> tuple[str, ...]:

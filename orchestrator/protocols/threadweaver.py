@@ -13,9 +13,10 @@ tag sets (see `orchestrator.protocols.tags`).
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from orchestrator.backends.base import CompletionRequest, FinishReason, SamplingParams
+from orchestrator.protocols._state import ThreadState
 from orchestrator.protocols.config import ThreadWeaverConfig
 from orchestrator.protocols.tags import INSTRUCTIONS, Outline, TagSet
 from orchestrator.threads import Lane, Output, Trace
@@ -34,33 +35,26 @@ class ThreadWeaver:
         return INSTRUCTIONS.format(example=self.tags.example()) + prompt if self.config.instructions else prompt
 
     async def run(self, lane: Lane, prompt: str, params: SamplingParams) -> Trace:
-        return await _Weave(self.config, self.tags, lane, prompt, params).run()
+        return await _Weave(config=self.config, tags=self.tags, lane=lane, prompt=prompt, params=params).run()
 
 
-@dataclass(slots=True)
-class _Weave:
+@dataclass(slots=True, kw_only=True)
+class _Weave(ThreadState):
     config: ThreadWeaverConfig
     tags: TagSet
-    lane: Lane
-    prompt: str
-    params: SamplingParams
-    text: str = ""
-    critical: int = 0
-    rounds: int = 0
-    notes: list[str] = field(default_factory=list)
 
     async def run(self) -> Trace:
         while True:
             forking = self.rounds < self.config.max_rounds
             output = await self._trunk(forking)
             if not (forking and self._forked(output)):
-                return self._end(output)
+                return self.end(output)
             self.text += self.tags.fork
             failed = await self._fork()
             if failed is not None:
-                return self._end(failed)
+                return self.end(failed)
             if self.critical >= self.params.max_tokens:
-                return self._end(Output("", FinishReason.LENGTH, output.usage))
+                return self.end(Output("", FinishReason.LENGTH, output.usage))
 
     async def _trunk(self, forking: bool) -> Output:
         stops = (self.tags.fork,) if forking else ()
@@ -131,6 +125,3 @@ class _Weave:
         seed = self.params.seed if self.params.seed is None else self.params.seed + 7919 * thread
         remaining = self.params.max_tokens - self.critical
         return CompletionRequest(prompt, replace(self.params, max_tokens=remaining, stop=stops, seed=seed))
-
-    def _end(self, last: Output) -> Trace:
-        return Trace(self.text, last.finish, self.critical, self.rounds, last.error, tuple(self.notes))
