@@ -2,9 +2,10 @@
 
 The prefix is warmed once; then threads are launched in rounds (the stopping rule says how many per
 round). Each thread reasons under the step's protocol: one request (`sample`), or a spawn/join
-protocol that makes several on the same prefix. While they stream, a monitor may abort redundant or hopeless ones (DeepPrune, DeepConf); each
-time a thread ends the stopping rule looks at the votes, and once it calls the vote settled every
-thread still running is aborted on the backend and nothing more is launched.
+protocol that makes several on the same prefix. While they stream, a monitor may abort redundant or
+hopeless ones (DeepPrune, DeepConf); each time a thread ends the stopping rule looks at the votes,
+and once it calls the vote settled every thread still running is aborted on the backend and nothing
+more is launched.
 """
 
 from __future__ import annotations

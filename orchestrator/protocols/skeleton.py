@@ -63,7 +63,8 @@ class _Sketch(ThreadState):
     async def _expand(self, base: str, points: list[str]) -> Trace:
         lines = [f"{i}. {point}" for i, point in enumerate(points, 1)]
         outputs = await self._many(
-            [(f"{base}{EXPAND_ASK}{line}", _point_stops(i, len(lines))) for i, line in enumerate(lines, 1)]
+            [(f"{base}{EXPAND_ASK}{line}", _point_stops(i, len(lines))) for i, line in enumerate(lines, 1)],
+            self.config.point_tokens,
         )
         for number, output in enumerate(outputs, 1):
             if output.finish is FinishReason.LENGTH:
@@ -86,9 +87,9 @@ class _Sketch(ThreadState):
         (output,) = await self._many([(prompt, stops)], tokens)
         return output
 
-    async def _many(self, requests: list[tuple[str, tuple[str, ...]]], tokens: int | None = None) -> list[Output]:
-        """One round: every request at once; the round's token latency is its longest output."""
-        limit = min(tokens or self.config.point_tokens, self.params.max_tokens)
+    async def _many(self, requests: list[tuple[str, tuple[str, ...]]], tokens: int) -> list[Output]:
+        """One round: every request at once, each within `tokens`; the round's token latency is its longest output."""
+        limit = min(tokens, self.params.max_tokens)
         async with asyncio.TaskGroup() as group:
             tasks = [
                 group.create_task(
