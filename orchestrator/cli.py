@@ -2,7 +2,8 @@
 
 Exit status: 0 success, 1 a run failed (backend error, no thread succeeded, a plan whose final step
 failed), 2 a bad task file, plan or command line, 3 a budget stopped the run (the partial result is
-still printed and written), 130 interrupted. Every failure is one line on stderr, never a traceback.
+still printed and written), 130 interrupted by SIGINT (Ctrl-C), 143 by SIGTERM. Every failure is one
+line on stderr, never a traceback, with secrets from the environment redacted.
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -20,15 +23,20 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
+from orchestrator._files import write_atomically
 from orchestrator.backends.sim.config import SimConfig
 from orchestrator.errors import OrchestrateError, PlanError, TaskFileError, UsageError
-from orchestrator.events import Observer, ignore
+from orchestrator.events import fan_out
+from orchestrator.interrupts import Interrupts, exit_status
+from orchestrator.journal import Journal, new_run_dir
 from orchestrator.plan import Plan
 from orchestrator.plan_view import FORMATS, plan_tree, to_dot, to_json, to_mermaid
 from orchestrator.progress import LiveProgress
+from orchestrator.redaction import redact
 from orchestrator.report import render_result
 from orchestrator.result import RunResult, StepStatus
-from orchestrator.runner import resolve_plan, run_task
+from orchestrator.resume import Reuse, read_run
+from orchestrator.runner import Orchestrator, resolve_plan
 from orchestrator.spec import TaskSpec, load_task
 from tools.base import ToolError
 from tools.config import build_registry
@@ -43,19 +51,36 @@ app = typer.Typer(
 TaskFile = Annotated[Path, typer.Argument(help="A task file (YAML).", show_default=False)]
 
 
+@dataclass(frozen=True)
+class _Job:
+    """A run to do: its task, where its files are, its journal and (resuming) what to reuse."""
+
+    spec: TaskSpec
+    base_dir: Path
+    journal: Journal
+    reuse: Reuse | None = None
+
+
 @app.command()
 def run(
-    file: TaskFile,
+    file: Annotated[Path | None, typer.Argument(help="A task file (YAML).", show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
     out: Annotated[Path | None, typer.Option(help="Also write the JSON result to this file.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live progress.")] = False,
+    run_dir: Annotated[
+        Path | None, typer.Option("--run-dir", help="Write the journal and result here (default: a new one).")
+    ] = None,
+    resume: Annotated[
+        Path | None, typer.Option("--resume", help="Continue the interrupted run in this directory.")
+    ] = None,
 ) -> None:
-    """Run a task file and print the answer with its cost."""
-    with _one_line_errors():
-        spec = _load(file)
-        result = _execute(spec, file.parent, show_progress=not (quiet or as_json))
+    """Run a task file and print the answer with its cost; the run is journaled as it goes."""
+    with _one_line_errors() as where:
+        job = _resume(resume, file, run_dir) if resume is not None else _start(file, run_dir)
+        where.append(f"the journal is in {job.journal.directory}")
+        result, caught = _journaled(job, show_progress=not (quiet or as_json))
         _emit(result, as_json, out)
-        _exit_status(result)
+        _exit_status(result, caught)
 
 
 @app.command()
@@ -163,6 +188,38 @@ def bench_dag(
         run_bench_dag(fanoutqa, out, latency, limit)
 
 
+def _start(file: Path | None, run_dir: Path | None) -> _Job:
+    if file is None:
+        raise UsageError("give a task file to run, or --resume DIR to continue an interrupted run")
+    spec = _load(file)
+    journal = Journal.create(run_dir or new_run_dir(file.stem))
+    journal.started(spec, file.parent)
+    return _Job(spec, file.parent, journal)
+
+
+def _resume(directory: Path, file: Path | None, run_dir: Path | None) -> _Job:
+    if file is not None or run_dir is not None:
+        raise UsageError("--resume takes the task and the run directory from the journal: give no FILE or --run-dir")
+    resumed = read_run(directory)
+    journal = Journal.reopen(directory)
+    journal.resumed()
+    return _Job(resumed.spec, resumed.base_dir, journal, resumed.reuse)
+
+
+def _journaled(job: _Job, show_progress: bool) -> tuple[RunResult, signal.Signals | None]:
+    """Run the job; the journal gets every event, the result or the error, and is closed whatever happens."""
+    try:
+        result, caught = _execute(job, show_progress)
+        result = result.model_copy(update={"run_dir": str(job.journal.directory)})
+        job.journal.finished(result)
+        return result, caught
+    except OrchestrateError as error:
+        job.journal.failed(str(error))
+        raise
+    finally:
+        job.journal.close()
+
+
 def _load(file: Path) -> TaskSpec:
     """A task file, its plan checked against the tools it configures."""
     spec = load_task(file)
@@ -187,9 +244,12 @@ def _print_plan(the_plan: Plan, fmt: str, title: str) -> None:
     sys.stdout.write(render(the_plan))
 
 
-def _exit_status(result: RunResult) -> None:
+def _exit_status(result: RunResult, caught: signal.Signals | None = None) -> None:
+    resume = f"continue with: orchestrate run --resume {result.run_dir}"
+    if caught is not None:
+        _fail(f"{result.stopped}; the partial result is above; {resume}", exit_status(caught))
     if result.stopped is not None:
-        _fail(f"stopped: {result.stopped}; the partial result is above", 3)
+        _fail(f"stopped: {result.stopped}; the partial result is above; {resume}", 3)
     failed = [step for step in result.steps if step.status is StepStatus.FAILED]
     if result.answer is None and failed:
         _fail(f"step '{failed[0].id}' failed: {failed[0].error}", 1)
@@ -212,51 +272,52 @@ def _json_option(name: str, text: str | None) -> object:
         raise UsageError(f"{name}: not valid JSON ({error.msg})") from None
 
 
-def _execute(spec: TaskSpec, base_dir: Path, show_progress: bool) -> RunResult:
+def _execute(job: _Job, show_progress: bool) -> tuple[RunResult, signal.Signals | None]:
     stderr = Console(stderr=True)
     progress = (
-        LiveProgress(stderr, "[simulated]" if spec.backend.kind == "sim" else "")
+        LiveProgress(stderr, "[simulated]" if job.spec.backend.kind == "sim" else "")
         if (show_progress and stderr.is_terminal)
         else None
     )
-    observer: Observer = progress or ignore
     with progress or nullcontext():
-        return asyncio.run(run_task(spec, observer, base_dir))
+        return asyncio.run(_interruptible(job, progress))
+
+
+async def _interruptible(job: _Job, progress: LiveProgress | None) -> tuple[RunResult, signal.Signals | None]:
+    """Run the job; SIGINT or SIGTERM stops it cleanly with a partial result."""
+    observer = fan_out(*([progress] if progress else []), job.journal)
+    async with Orchestrator.from_spec(job.spec, observer, job.base_dir, job.reuse) as orchestrator:
+        with Interrupts(orchestrator.stop) as interrupts:
+            result = await orchestrator.run(job.spec)
+    return result, interrupts.caught
 
 
 def _emit(result: RunResult, as_json: bool, out: Path | None) -> None:
-    payload = result.model_dump_json(indent=2)
+    payload = redact(result.model_dump_json(indent=2))
     if out is not None:
-        _write_atomically(out, payload + "\n")
+        write_atomically(out, payload + "\n")
     if as_json:
         sys.stdout.write(payload + "\n")
     else:
         Console().print(render_result(result))
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    partial = path.with_name(path.name + ".partial")
-    try:
-        partial.write_text(text, encoding="utf-8")
-        os.replace(partial, path)
-    except OSError as error:
-        raise OrchestrateError(f"{path}: cannot write the result: {error.strerror}") from None
-
-
 @contextmanager
-def _one_line_errors() -> Iterator[None]:
+def _one_line_errors() -> Iterator[list[str]]:
+    """Failures as one line and an exit status; the caller may add where to look (e.g. the journal)."""
+    where: list[str] = []
     try:
-        yield
+        yield where
     except (TaskFileError, UsageError, PlanError) as error:
-        _fail(str(error), 2)
+        _fail("; ".join([str(error), *where]), 2)
     except OrchestrateError as error:
-        _fail(str(error), 1)
+        _fail("; ".join([str(error), *where]), 1)
     except KeyboardInterrupt:
-        _fail("interrupted", 130)
+        _fail("; ".join(["interrupted", *where]), 130)
 
 
 def _fail(message: str, status: int) -> None:
-    Console(stderr=True, highlight=False, soft_wrap=True).print(f"error: {message}", markup=False)
+    Console(stderr=True, highlight=False, soft_wrap=True).print(f"error: {redact(message)}", markup=False)
     raise typer.Exit(status)
 
 
@@ -266,6 +327,6 @@ def main() -> None:
     except Exception as error:  # a bug, not bad input: still one line, the traceback on request
         if os.environ.get("ORCHESTRATE_DEBUG"):
             raise
-        message = f"error: internal error: {error!r} (set ORCHESTRATE_DEBUG=1 to see the traceback)"
+        message = redact(f"error: internal error: {error!r} (set ORCHESTRATE_DEBUG=1 to see the traceback)")
         Console(stderr=True, highlight=False, soft_wrap=True).print(message, markup=False)
         sys.exit(1)

@@ -60,6 +60,7 @@ class _State:
     ended: float | None = None
     attempts: int = 0
     tokens: int = 0
+    reused: bool = False
     waiting: set[str] = field(default_factory=set)
 
 
@@ -260,6 +261,8 @@ class Engine:
             self._queue.put_nowait(_Failed(step.id, failure.error))
         except (TaskFileError, UsageError) as error:
             self._queue.put_nowait(_Fatal(error))
+        except Exception as error:  # noqa: BLE001 - e.g. an observer's bug: end the run, never hang it
+            self._queue.put_nowait(_Fatal(OrchestrateError(f"internal error in step '{step.id}': {error!r}")))
         else:
             self._queue.put_nowait(_Done(step.id, output))
 
@@ -267,7 +270,7 @@ class Engine:
         error = ""
         for attempt in range(self.policy.retries + 1):
             state.attempts = attempt + 1
-            self.observer(StepStarted(step.id, attempt + 1))
+            self.observer(StepStarted(step.id, attempt + 1, step))
             try:
                 return await self._attempt(step, inputs)
             except _StepFailure as failure:
@@ -297,7 +300,7 @@ class Engine:
 
     def _done(self, step_id: str, output: StepOutput) -> None:
         state = self._finish(step_id, StepStatus.DONE)
-        state.result, state.tokens = output.result, output.tokens
+        state.result, state.tokens, state.reused = output.result, output.tokens, output.reused
         self._results[step_id] = output.result
         self.observer(StepFinished(self._report(self.plan[step_id])))
         for dependent in self.plan.dependents(step_id):
@@ -437,6 +440,7 @@ class Engine:
             ended_s=state.ended,
             attempts=state.attempts,
             tokens=state.tokens,
+            reused=state.reused,
         )
 
     def _now(self) -> float:

@@ -1,11 +1,16 @@
-"""Events a run emits while it works, for progress displays and (later) the run journal."""
+"""Events a run emits while it works, for progress displays and the run journal."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
+from orchestrator.plan import Step
 from orchestrator.result import StepReport, ThreadReport
+
+if TYPE_CHECKING:
+    from orchestrator.sampling import StepOutcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +42,27 @@ class ThreadFinished:
 class StepStarted:
     step_id: str
     attempt: int
+    step: Step | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PlanStepAdded:
+    """A step the planner streamed (a given plan is known whole before the run starts)."""
+
+    step: Step
+
+
+@dataclass(frozen=True, slots=True)
+class PlanComplete:
+    """The planner has streamed its last step."""
+
+
+@dataclass(frozen=True, slots=True)
+class StepSampled:
+    """A reasoning step's threads have all ended and voted."""
+
+    step_id: str
+    outcome: StepOutcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +70,17 @@ class StepFinished:
     report: StepReport
 
 
-Event = PrefixWarmed | ThreadStarted | ThreadProgress | ThreadFinished | StepStarted | StepFinished
+Event = (
+    PrefixWarmed
+    | ThreadStarted
+    | ThreadProgress
+    | ThreadFinished
+    | StepStarted
+    | StepFinished
+    | PlanStepAdded
+    | PlanComplete
+    | StepSampled
+)
 Observer = Callable[[Event], None]
 
 
@@ -65,3 +101,16 @@ def for_step(observer: Observer, step: str) -> Observer:
         observer(event)
 
     return tagged
+
+
+def fan_out(*observers: Observer) -> Observer:
+    """One observer that hands each event to every one of `observers` (those that watch at all)."""
+    watching = [observer for observer in observers if observer is not ignore]
+    if len(watching) <= 1:
+        return watching[0] if watching else ignore
+
+    def every(event: Event) -> None:
+        for observer in watching:
+            observer(event)
+
+    return every

@@ -97,7 +97,21 @@ def cost_rows(result: RunResult) -> list[tuple[str, str]]:
     gpu_s = result.backend.stats.get("gpu_s")
     if gpu_s is not None:
         rows.append(("simulated GPU time", f"{gpu_s:.2f} s"))
-    return rows
+    return rows + _run_rows(result)
+
+
+def _run_rows(result: RunResult) -> list[tuple[str, str]]:
+    """The cost in dollars, what a resumed run reused, and where the run's journal is."""
+    rows = [] if result.cost is None else [("cost", f"${result.cost:,.4f}")]
+    if result.reused is not None:
+        reused = result.reused
+        rows.append(
+            (
+                "reused from the journal",
+                f"{len(reused.steps)} steps, {reused.threads} threads, {reused.tokens:,} tokens",
+            )
+        )
+    return rows + ([("run directory", result.run_dir)] if result.run_dir else [])
 
 
 def _protocol_rows(result: RunResult) -> list[tuple[str, str]]:

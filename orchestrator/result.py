@@ -45,6 +45,7 @@ class ThreadReport(BaseModel):
     rounds: int = 1
     critical_tokens: int | None = None
     notes: list[str] = []
+    reused: bool = False
 
     @property
     def answered(self) -> bool:
@@ -102,6 +103,7 @@ class StepReport(BaseModel):
     attempts: int = 0
     tokens: int = 0
     reasoning: ReasoningReport | None = None
+    reused: bool = False
 
 
 class UsageReport(BaseModel):
@@ -123,6 +125,14 @@ class UsageReport(BaseModel):
     @property
     def cache_hit_rate(self) -> float:
         return self.cached_tokens / self.prompt_tokens if self.prompt_tokens else 0.0
+
+
+class ReuseReport(BaseModel):
+    """What a resumed run took from its journal instead of generating it again."""
+
+    steps: list[str] = []
+    threads: int = 0
+    tokens: int = 0
 
 
 class BackendReport(BaseModel):
@@ -155,6 +165,9 @@ class RunResult(BaseModel):
     stopped: str | None = None
     notes: list[str] = []
     backend: BackendReport
+    cost: float | None = None
+    reused: ReuseReport | None = None
+    run_dir: str | None = None
 
     def count(self, *statuses: ThreadStatus) -> int:
         """How many threads ended with one of `statuses`."""

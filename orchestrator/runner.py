@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
 from judges.base import Judge
 from orchestrator.backends import Backend, create_backend
-from orchestrator.backends.base import AsyncClosing
-from orchestrator.backends.meter import TokenMeter
+from orchestrator.backends.base import AsyncClosing, Usage
+from orchestrator.backends.meter import BudgetMeter, Spent
 from orchestrator.backends.stack import with_limits
 from orchestrator.budget import Budget
 from orchestrator.engine import Engine, EngineOutcome, Policy
 from orchestrator.errors import RunError
-from orchestrator.events import Observer, for_step, ignore
+from orchestrator.events import Observer, PlanComplete, PlanStepAdded, for_step, ignore
 from orchestrator.plan import Plan, Step
 from orchestrator.planner import Planner, PlannerConfig
 from orchestrator.refiner import LLMRefiner, RefineConfig
-from orchestrator.result import BackendReport, RunResult, StepReport, StepStatus, UsageReport
+from orchestrator.result import BackendReport, RunResult, StepReport, StepStatus, ThreadReport, UsageReport
+from orchestrator.resume import Reuse
 from orchestrator.sampling import Sampler, StepOutcome
 from orchestrator.spec import Strategy, TaskSpec
 from orchestrator.steps import FINAL_STEP, StepRunner, final_step
@@ -37,7 +39,9 @@ class Orchestrator(AsyncClosing):
     A task runs as a plan: given (`plan=`), written by the LLM planner (`plan="auto"`), or, by
     default, the one reasoning step that samples the task in parallel threads. `judge` overrides the
     judge `strategy.prune` names (any object with the `Judge` protocol), `protocol` the thread
-    protocol `strategy.protocol` names (any object with the `ThreadProtocol` interface).
+    protocol `strategy.protocol` names (any object with the `ThreadProtocol` interface). `reuse`
+    (from `read_run`) resumes an interrupted run: what its journal shows finished is not run again.
+    `stop(reason)` ends a run from outside (a signal handler): its partial result is returned.
     """
 
     def __init__(
@@ -53,6 +57,7 @@ class Orchestrator(AsyncClosing):
         planner: PlannerConfig | None = None,
         refine: RefineConfig | None = None,
         protocol: ThreadProtocol | None = None,
+        reuse: Reuse | None = None,
     ) -> None:
         self.backend = backend
         self.strategy = strategy or Strategy()
@@ -61,30 +66,53 @@ class Orchestrator(AsyncClosing):
         self.tools = tools if tools is not None else build_registry(ToolsConfig())
         self.policy, self.budget = policy or Policy(), budget or Budget()
         self.planner, self.refine = planner or PlannerConfig(), refine
-        self.protocol = protocol
+        self.protocol, self.reuse = protocol, reuse
+        self._engine_now: Engine | None = None
+        self._stop_reason: str | None = None
 
     @classmethod
-    def from_spec(cls, spec: TaskSpec, observer: Observer = ignore, base_dir: Path | None = None) -> Orchestrator:
+    def from_spec(
+        cls, spec: TaskSpec, observer: Observer = ignore, base_dir: Path | None = None, reuse: Reuse | None = None
+    ) -> Orchestrator:
         backend = with_limits(create_backend(spec.backend), spec.limits)
         tools = build_registry(spec.tools, base_dir)
         return cls(backend, spec.strategy, observer, tools=tools, policy=spec.execution, budget=spec.budget,
-                   planner=spec.planner, refine=spec.refine)  # fmt: skip
+                   planner=spec.planner, refine=spec.refine, reuse=reuse)  # fmt: skip
 
     async def run(self, task: str | TaskSpec, plan: PlanSource = None) -> RunResult:
         """Run the task's plan, each step as soon as its dependencies finish; report the answer and the cost."""
         text, strategy, plan = _unpack(task, self.strategy, plan)
         started, usage = time.perf_counter(), UsageReport()
-        meter = TokenMeter(self.backend, self.budget.tokens)
-        runner = StepRunner(self.tools, strategy, lambda each, step: self.sampler(each, usage, meter, step))
-        engine = self._engine(runner, text, meter, usage)
-        meter.on_limit = lambda tokens: engine.stop(f"the token budget was reached ({tokens} tokens generated)")
-        outcome = await engine.run(self.source(text, plan, meter, usage))
+        meter = BudgetMeter(self.backend, self.budget, spent=self._spent_before())
+        runner = StepRunner(self.tools, strategy, partial(self.sampler, usage=usage, backend=meter),
+                            self.observer, self.reuse)  # fmt: skip
+        engine = self._engine_now = self._engine(runner, text, meter, usage)
+        meter.on_limit = engine.stop
+        if self._stop_reason is not None:
+            engine.stop(self._stop_reason)
+        try:
+            outcome = await engine.run(self.source(text, plan, meter, usage))
+        finally:
+            self._engine_now = None
         if plan is None:
             _raise_if_the_task_failed(outcome)
         return self._result(text, strategy, outcome, runner, usage, started)
 
+    def stop(self, reason: str) -> None:
+        """End the running (or next) run: pending steps are not started, running ones are cancelled and their
+        requests aborted on the server; `run` returns the partial result with `stopped` set to `reason`."""
+        self._stop_reason = reason
+        if self._engine_now is not None:
+            self._engine_now.stop(reason)
+
     def sampler(
-        self, strategy: Strategy, usage: UsageReport, backend: Backend | None = None, step: str | None = None
+        self,
+        strategy: Strategy,
+        step: str | None = None,
+        reused: Mapping[int, ThreadReport] | None = None,
+        *,
+        usage: UsageReport,
+        backend: Backend | None = None,
     ) -> Sampler:
         """The sampler of one reasoning step under `strategy` (its events tagged with `step`)."""
         backend = backend or self.backend
@@ -92,7 +120,15 @@ class Orchestrator(AsyncClosing):
         monitor = build_monitor(strategy, backend, self.judge)
         observer = for_step(self.observer, step) if step else self.observer
         protocol = self.protocol or build_protocol(strategy.protocol)
-        return Sampler(backend, strategy, rule, monitor, usage, observer, strategy.pattern(), protocol)
+        return Sampler(backend, strategy, rule, monitor, usage, observer, strategy.pattern(), protocol, reused)
+
+    def _spent_before(self) -> Spent:
+        """What the runs this one resumes spent: budgets hold across resumes (wall time excepted)."""
+        if self.reuse is None:
+            return Spent()
+        price = self.budget.price(self.backend.info().model)
+        cost = price.cost(self.reuse.spent) if price else 0.0
+        return Spent(self.reuse.spent.completion_tokens, self.reuse.spent_requests, cost)
 
     async def close(self) -> None:
         await self.backend.close()
@@ -106,11 +142,20 @@ class Orchestrator(AsyncClosing):
 
     def source(self, task: str, plan: PlanSource, backend: Backend, usage: UsageReport) -> Plan | AsyncIterator[Step]:
         """The plan to run: given, streamed from the planner, or the task as one reasoning step."""
+        if plan == "auto" and self.reuse is not None and self.reuse.plan is not None:
+            return Plan.of(self.reuse.plan, self.tools.names())
         if plan == "auto":
-            return Planner(backend, self.tools.schemas(), self.planner, usage).steps(task)
+            return self._announced(Planner(backend, self.tools.schemas(), self.planner, usage).steps(task))
         if plan is None:
             return Plan.of([Step(id=FINAL_STEP, prompt=task)])
         return Plan.of(plan, self.tools.names())
+
+    async def _announced(self, steps: AsyncIterator[Step]) -> AsyncIterator[Step]:
+        """The planner's steps, each told to the observer (the journal keeps the plan) as it arrives."""
+        async for step in steps:
+            self.observer(PlanStepAdded(step))
+            yield step
+        self.observer(PlanComplete())
 
     def _result(
         self,
@@ -144,6 +189,8 @@ class Orchestrator(AsyncClosing):
             stopped=outcome.stopped,
             notes=outcome.notes,
             backend=BackendReport.from_info(self.backend.info()),
+            cost=_cost(self.budget, self.backend.info().model, usage),
+            reused=self.reuse.taken if self.reuse is not None else None,
         )
 
 
@@ -171,6 +218,13 @@ def _unpack(task: str | TaskSpec, strategy: Strategy, plan: PlanSource) -> tuple
     if not isinstance(task, TaskSpec):
         return task, strategy, plan
     return task.task, task.strategy, plan if plan is not None else task.plan
+
+
+def _cost(budget: Budget, model: str, usage: UsageReport) -> float | None:
+    """Dollars this run spent, where the price table has the model."""
+    price = budget.price(model)
+    spent = Usage(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
+    return None if price is None else round(price.cost(spent), 6)
 
 
 def _answer(final: StepReport | None, sampled: StepOutcome | None) -> str | None:

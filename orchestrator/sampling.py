@@ -5,19 +5,20 @@ round). Each thread reasons under the step's protocol: one request (`sample`), o
 protocol that makes several on the same prefix. While they stream, a monitor may abort redundant or
 hopeless ones (DeepPrune, DeepConf); each time a thread ends the stopping rule looks at the votes,
 and once it calls the vote settled every thread still running is aborted on the backend and nothing
-more is launched.
+more is launched. Threads a resumed run reuses (`reused`, by index) count and vote without being
+generated again; the prefix is then warmed only if some thread still has to run.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from orchestrator.aggregate import Vote
 from orchestrator.backends.base import Backend
-from orchestrator.events import Observer, PrefixWarmed
+from orchestrator.events import Observer, PrefixWarmed, ThreadFinished
 from orchestrator.pruning import Monitor
 from orchestrator.result import ReasoningReport, ThreadReport, ThreadStatus, UsageReport
 from orchestrator.spec import Strategy
@@ -49,10 +50,12 @@ class Sampler:
         observer: Observer,
         pattern: re.Pattern[str] | None = None,
         protocol: ThreadProtocol | None = None,
+        reused: Mapping[int, ThreadReport] | None = None,
     ) -> None:
         self.backend, self.strategy, self.rule, self.monitor = backend, strategy, rule, monitor
         self.usage, self.observer, self.pattern = usage, observer, pattern
         self.protocol = protocol or Sampling()
+        self.reused = dict(reused or {})
         self._ended: list[ThreadReport] = []
         self._live: dict[int, Lane] = {}
         self._settled = False
@@ -61,7 +64,8 @@ class Sampler:
 
     async def run(self, prompt: str) -> StepOutcome:
         prompt = self.protocol.prefix(prompt)
-        await self._warm(prompt)
+        if any(index not in self.reused for index in range(self.strategy.threads)):
+            await self._warm(prompt)
         launched, total = 0, self.strategy.threads
         while launched < total and not self._settled:
             size = max(1, self.rule.round_size(launched, total - launched))
@@ -82,19 +86,29 @@ class Sampler:
                 group.create_task(self._thread(prompt, index))
 
     async def _thread(self, prompt: str, index: int) -> None:
-        lane = Lane(self.backend, index, self.observer, self.monitor.review)
-        self._live[index] = lane
-        try:
-            params = thread_params(self.strategy, index)
-            report = await run_thread(self.protocol, lane, prompt, params, self.pattern)
-        finally:
-            del self._live[index]
+        report = self.reused.get(index)
+        if report is None:
+            report = await self._generate(prompt, index)
+            self.usage.add(usage_of(report), report.requests)
+        else:
+            self.observer(ThreadFinished(report))
         self._ended.append(report)
-        self.usage.add(usage_of(report), report.requests)
         self.monitor.ended(report)
         if not self._settled and self.rule.settled(self.ballots()):
             self._settled = True
             await self._abort_live()
+
+    async def _generate(self, prompt: str, index: int) -> ThreadReport:
+        lane = Lane(self.backend, index, self.observer, self.monitor.review)
+        self._live[index] = lane
+        try:
+            return await run_thread(self.protocol, lane, prompt, thread_params(self.strategy, index), self.pattern)
+        finally:
+            del self._live[index]
+
+    def ended(self) -> list[ThreadReport]:
+        """The threads that have ended so far, in the order they ended."""
+        return list(self._ended)
 
     def ballots(self) -> list[Ballot]:
         """The votes so far, in the order threads ended."""

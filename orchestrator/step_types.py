@@ -25,8 +25,11 @@ class Policy(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class StepOutput:
+    """A step's result; `reused` when it was taken from a resumed run's journal."""
+
     result: str
     tokens: int = 0
+    reused: bool = False
 
 
 class StepExecutor(Protocol):

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Mapping
-from typing import Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.errors import RunError
+from orchestrator.events import Observer, StepSampled, ignore
 from orchestrator.plan import Step, reference, substitute
 from orchestrator.result import ThreadReport, ThreadStatus
 from orchestrator.sampling import Sampler, StepOutcome
@@ -15,18 +17,39 @@ from orchestrator.spec import Strategy
 from orchestrator.step_types import StepOutput
 from tools.base import ToolRegistry
 
+if TYPE_CHECKING:
+    from orchestrator.resume import FinishedStep, Reuse
+
 FINAL_STEP = "answer"
+
+SamplerFactory = Callable[[Strategy, str, Mapping[int, ThreadReport]], Sampler]
+"""Makes the sampler of one reasoning step: its strategy, its id, and the threads it reuses."""
 
 
 class StepRunner:
-    """The engine's executor; keeps every thread and each reasoning step's outcome for the run's report."""
+    """The engine's executor; keeps every thread and each reasoning step's outcome for the run's report.
 
-    def __init__(self, tools: ToolRegistry, strategy: Strategy, sampler: Callable[[Strategy, str], Sampler]) -> None:
+    With `reuse` (a resumed run), a step its journal shows done is not run again, and a reasoning
+    step that was cut short runs only the threads that had not ended.
+    """
+
+    def __init__(
+        self,
+        tools: ToolRegistry,
+        strategy: Strategy,
+        sampler: SamplerFactory,
+        observer: Observer = ignore,
+        reuse: Reuse | None = None,
+    ) -> None:
         self.tools, self.strategy, self.sampler = tools, strategy, sampler
+        self.observer, self.reuse = observer, reuse
         self.threads: list[ThreadReport] = []
         self.outcomes: dict[str, StepOutcome] = {}
 
     async def __call__(self, step: Step, inputs: Mapping[str, str]) -> StepOutput:
+        finished = self.reuse.step(step) if self.reuse else None
+        if finished is not None:
+            return self._reused(step, finished)
         if step.tool is None:
             return await self._reason(step, substitute(step.prompt, inputs))
         args = substitute(step.args, inputs)
@@ -45,9 +68,37 @@ class StepRunner:
 
     async def _reason(self, step: Step, prompt: str) -> StepOutput:
         strategy = self.strategy if step.threads is None else self.strategy.model_copy(update={"threads": step.threads})
-        outcome = await self.sampler(strategy, step.id).run(strategy.render(prompt))
-        self.threads += [thread.model_copy(update={"step": step.id}) for thread in outcome.threads]
-        self.outcomes[step.id] = outcome
+        reused = self._reusable(step)
+        sampler = self.sampler(strategy, step.id, reused)
+        try:
+            outcome = await sampler.run(strategy.render(prompt))
+        except asyncio.CancelledError:
+            self.threads += _of_step(sampler.ended(), step.id)  # a partial result keeps what had finished
+            raise
+        self._keep(step.id, outcome)
+        if self.reuse and reused:
+            self.reuse.took_threads([thread for thread in outcome.threads if thread.reused])
+        self.observer(StepSampled(step.id, outcome))
+        return self._vote(outcome)
+
+    def _reusable(self, step: Step) -> dict[int, ThreadReport]:
+        threads = self.reuse.threads_of(step) if self.reuse else {}
+        return {index: _as_reused(thread) for index, thread in threads.items()}
+
+    def _reused(self, step: Step, finished: FinishedStep) -> StepOutput:
+        outcome = finished.outcome
+        if outcome is not None:
+            outcome = replace(outcome, threads=[_as_reused(thread) for thread in outcome.threads])
+            self._keep(step.id, outcome)
+        assert self.reuse is not None
+        self.reuse.took_step(step.id, outcome.threads if outcome else [])
+        return StepOutput(finished.report.result or "", finished.report.tokens, reused=True)
+
+    def _keep(self, step_id: str, outcome: StepOutcome) -> None:
+        self.threads += _of_step(outcome.threads, step_id)
+        self.outcomes[step_id] = outcome
+
+    def _vote(self, outcome: StepOutcome) -> StepOutput:
         failed = [thread for thread in outcome.threads if thread.status is ThreadStatus.FAILED]
         if len(failed) == len(outcome.threads):
             raise RunError(f"all {len(failed)} threads failed; first error: {failed[0].error}")
@@ -61,6 +112,14 @@ def final_step(task: str, sinks: list[str], taken: Callable[[str], bool]) -> Ste
         step_id += "_"
     results = "\n".join(f"- {sink}: {reference(sink)}" for sink in sinks)
     return Step(id=step_id, prompt=f"{task}\n\nResults of the steps so far:\n{results}\n\nAnswer the task.")
+
+
+def _of_step(threads: list[ThreadReport], step_id: str) -> list[ThreadReport]:
+    return [thread.model_copy(update={"step": step_id}) for thread in threads]
+
+
+def _as_reused(thread: ThreadReport) -> ThreadReport:
+    return thread.model_copy(update={"reused": True})
 
 
 def _best_text(threads: list[ThreadReport]) -> str:

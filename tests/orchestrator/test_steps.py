@@ -27,7 +27,7 @@ def runner(strategy: Strategy | None = None, **sim: object) -> StepRunner:
     return StepRunner(
         orchestrator.tools,
         strategy or Strategy(threads=3),
-        lambda each, step: orchestrator.sampler(each, usage, step=step),
+        lambda each, step, reused: orchestrator.sampler(each, step, reused, usage=usage),
     )
 
 
@@ -101,7 +101,7 @@ class ThreadsFail(SimBackend):
 
 async def test_a_reasoning_step_whose_threads_all_fail_raises_run_error() -> None:
     orchestrator, usage = Orchestrator(ThreadsFail(SimConfig(time_scale=0))), UsageReport()
-    failing = StepRunner(orchestrator.tools, Strategy(threads=2), lambda each, _: orchestrator.sampler(each, usage))
+    failing = StepRunner(orchestrator.tools, Strategy(threads=2), lambda each, _, __: orchestrator.sampler(each, usage=usage))
     with pytest.raises(RunError, match="^all 2 threads failed; first error: connection reset by peer$"):
         await failing(Step(id="r", prompt="q"), {})
 
