@@ -20,7 +20,10 @@ def render_result(result: RunResult) -> RenderableType:
         parts.append(_votes(result))
     if len(result.steps) > 1:
         parts.append(_steps(result))
-    return Group(*parts, _cost(result))
+    parts.append(_cost(result))
+    if result.run_dir:
+        parts.append(Text.assemble(("Run directory: ", "bold"), result.run_dir, overflow="fold"))
+    return Group(*parts)
 
 
 def _answer(result: RunResult) -> Text:
@@ -101,7 +104,7 @@ def cost_rows(result: RunResult) -> list[tuple[str, str]]:
 
 
 def _run_rows(result: RunResult) -> list[tuple[str, str]]:
-    """The cost in dollars, what a resumed run reused, and where the run's journal is."""
+    """The cost in dollars and what a resumed run reused."""
     rows = [] if result.cost is None else [("cost", f"${result.cost:,.4f}")]
     if result.reused is not None:
         reused = result.reused
@@ -111,7 +114,7 @@ def _run_rows(result: RunResult) -> list[tuple[str, str]]:
                 f"{len(reused.steps)} steps, {reused.threads} threads, {reused.tokens:,} tokens",
             )
         )
-    return rows + ([("run directory", result.run_dir)] if result.run_dir else [])
+    return rows
 
 
 def _protocol_rows(result: RunResult) -> list[tuple[str, str]]:

@@ -103,8 +103,17 @@ class Sampler:
         self._live[index] = lane
         try:
             return await run_thread(self.protocol, lane, prompt, thread_params(self.strategy, index), self.pattern)
+        except asyncio.CancelledError:
+            self._cut_off(lane.interrupted())
+            raise
         finally:
             del self._live[index]
+
+    def _cut_off(self, report: ThreadReport) -> None:
+        """A thread the run's stop cancelled still counts: its tokens were generated (and paid for)."""
+        self._ended.append(report)
+        self.usage.add(usage_of(report), report.requests)
+        self.observer(ThreadFinished(report))
 
     def ended(self) -> list[ThreadReport]:
         """The threads that have ended so far, in the order they ended."""

@@ -73,7 +73,8 @@ class StepRunner:
         try:
             outcome = await sampler.run(strategy.render(prompt))
         except asyncio.CancelledError:
-            self.threads += _of_step(sampler.ended(), step.id)  # a partial result keeps what had finished
+            ended = sorted(sampler.ended(), key=lambda thread: thread.index)
+            self.threads += _of_step(ended, step.id)  # a partial result keeps what had finished
             raise
         self._keep(step.id, outcome)
         if self.reuse and reused:

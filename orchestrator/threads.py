@@ -108,6 +108,7 @@ class Lane:
     tokens: int = 0
     requests: int = 0
     first_id: str | None = None
+    streamed: str = ""
     pruned: bool = False
     aborted: bool = False
     started: float = field(default_factory=time.perf_counter)
@@ -129,6 +130,7 @@ class Lane:
                 if isinstance(event, Completion):
                     return self._close(request.request_id, _output(event))
                 text, tokens = text + event.text, tokens + event.tokens
+                self.streamed += event.text
                 await self._absorb(event, shown + text if shown else text)
                 if on_text is not None:
                     on_text(text)
@@ -169,6 +171,12 @@ class Lane:
             critical_tokens=trace.critical_tokens,
             notes=list(trace.notes),
         )
+
+    def interrupted(self) -> ThreadReport:
+        """The report of a thread cut off by the run stopping: ABORTED, with what it had streamed and spent."""
+        trace = Trace(self.streamed, FinishReason.ABORT, self.tokens, notes=("stopped with the run",))
+        report = self.report(trace)
+        return report.model_copy(update={"tokens": max(report.tokens, self.tokens), "status": ThreadStatus.ABORTED})
 
     def _open(self, request_id: str) -> None:
         self.live.add(request_id)
