@@ -25,7 +25,7 @@ from orchestrator.backends import (
     create_backend,
 )
 from orchestrator.backends.replay import ReplayBackend, ReplayConfig
-from orchestrator.budget import Budget
+from orchestrator.budget import Budget, Price
 from orchestrator.confidence import DeepConfMonitor
 from orchestrator.engine import (
     AddStep,
@@ -51,13 +51,18 @@ from orchestrator.errors import (
 from orchestrator.events import (
     Event,
     Observer,
+    PlanComplete,
+    PlanStepAdded,
     PrefixWarmed,
     StepFinished,
+    StepSampled,
     StepStarted,
     ThreadFinished,
     ThreadProgress,
     ThreadStarted,
+    fan_out,
 )
+from orchestrator.journal import Journal, new_run_dir, runs_home
 from orchestrator.plan import Plan, Step, substitute
 from orchestrator.plan_view import plan_tree, to_dot, to_json, to_mermaid
 from orchestrator.planner import Planner, PlannerConfig
@@ -78,6 +83,7 @@ from orchestrator.refiner import LLMRefiner, RefineConfig
 from orchestrator.result import (
     BackendReport,
     ReasoningReport,
+    ReuseReport,
     RunResult,
     StepReport,
     StepStatus,
@@ -85,6 +91,7 @@ from orchestrator.result import (
     ThreadStatus,
     UsageReport,
 )
+from orchestrator.resume import Resumed, Reuse, read_run
 from orchestrator.runner import Orchestrator, resolve_plan, run_task
 from orchestrator.sampling import Sampler, StepOutcome
 from orchestrator.spec import Strategy, TaskSpec, load_task, parse_task
@@ -132,6 +139,7 @@ __all__ = [
     "FinishReason",
     "Hogwild",
     "HogwildConfig",
+    "Journal",
     "LLMRefiner",
     "Lane",
     "Monitor",
@@ -142,11 +150,14 @@ __all__ = [
     "Orchestrator",
     "Output",
     "Plan",
+    "PlanComplete",
     "PlanError",
+    "PlanStepAdded",
     "Planner",
     "PlannerConfig",
     "Policy",
     "PrefixWarmed",
+    "Price",
     "ProtocolConfig",
     "PruneConfig",
     "ReasoningReport",
@@ -155,6 +166,9 @@ __all__ = [
     "ReplaceStep",
     "ReplayBackend",
     "ReplayConfig",
+    "Resumed",
+    "Reuse",
+    "ReuseReport",
     "RunError",
     "RunResult",
     "SampleConfig",
@@ -171,6 +185,7 @@ __all__ = [
     "StepOutput",
     "StepReport",
     "StepRunner",
+    "StepSampled",
     "StepStarted",
     "StepStatus",
     "StopConfig",
@@ -201,14 +216,18 @@ __all__ = [
     "create_backend",
     "dump_traces",
     "extract_answer",
+    "fan_out",
     "load_task",
     "load_traces",
     "majority_vote",
+    "new_run_dir",
     "normalize_answer",
     "parse_task",
     "plan_tree",
+    "read_run",
     "resolve_plan",
     "run_task",
+    "runs_home",
     "substitute",
     "to_dot",
     "to_json",
