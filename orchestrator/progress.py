@@ -55,8 +55,10 @@ class LiveProgress:
             self.prefix = f"shared prefix {event.prompt_tokens} tokens warmed"
 
     def _finish(self, event: ThreadFinished) -> None:
-        row = self.rows[(event.report.step or "", event.report.index)]
-        row.tokens, row.status, row.answer = event.report.tokens, event.report.status.value, event.report.answer or ""
+        report = event.report
+        row = self.rows.setdefault((report.step or "", report.index), _Row())  # a reused thread never started here
+        status = f"{report.status.value} (reused)" if report.reused else report.status.value
+        row.tokens, row.status, row.answer = report.tokens, status, report.answer or ""
 
     def _step(self, event: StepStarted | StepFinished) -> None:
         if isinstance(event, StepStarted):

@@ -169,3 +169,20 @@ def test_a_damaged_journal_is_one_line_and_exit_2(tmp_path: Path, damage: object
 def test_resume_takes_no_task_file_or_run_dir(tmp_path: Path, extra: list[str]) -> None:
     done = CliRunner().invoke(app, ["run", "--resume", str(tmp_path), *extra])
     assert done.exit_code == 2 and "--resume takes the task and the run directory from the journal" in done.stderr
+
+
+def test_live_progress_shows_a_reused_thread_that_never_started_in_this_run() -> None:
+    from io import StringIO
+
+    from rich.console import Console
+
+    from orchestrator.progress import LiveProgress
+    from orchestrator.result import ThreadReport, ThreadStatus
+
+    progress = LiveProgress(Console(file=StringIO()), "")
+    report = ThreadReport(
+        index=3, request_id="r", status=ThreadStatus.DONE, answer="24", tokens=10, prompt_tokens=5,
+        cached_tokens=4, reasoning_tokens=0, wall_s=0.1, text="... 24", step="answer", reused=True,
+    )  # fmt: skip
+    progress(ThreadFinished(report))
+    assert progress.rows[("answer", 3)].status == "done (reused)"
