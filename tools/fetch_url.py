@@ -2,11 +2,21 @@
 
 Only http and https, only hosts on the allowlist (every redirect hop is checked too), at most
 `max_bytes` read from the network and `max_chars` returned, all within `timeout_s`.
+
+A host name is resolved once per hop, every address it resolves to must be public (not loopback,
+private, link-local, shared, reserved or multicast) unless `allow_private` says otherwise, and the
+connection goes to the address that was checked: the URL names that address, with the name in the
+Host header and in TLS (SNI and certificate checks). So DNS cannot point an allowed name at the
+machine itself or its network, not even by answering differently the second time (DNS rebinding).
+An address written on the allowlist (`127.0.0.1`) is fetched as written: whoever configured it
+meant it. Connections are direct: proxy settings in the environment are not used.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import socket
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -30,6 +40,11 @@ class FetchSettings(BaseModel):
     timeout_s: float = Field(10, gt=0, description="Limit for the whole fetch, redirects included, in seconds.")
     max_bytes: int = Field(1_000_000, ge=1, description="Bytes read from the response at most.")
     max_chars: int = Field(20_000, ge=1, description="Characters of text returned at most.")
+    allow_private: bool = Field(
+        False,
+        description="Also fetch allowed host names that resolve to loopback, private or link-local addresses "
+        "(an intranet). Off: such a name is refused, so that DNS cannot point an allowed name inside the network.",
+    )
 
     @field_validator("allow")
     @classmethod
@@ -61,13 +76,20 @@ class FetchUrl:
             raise ToolError(f"fetch_url: cannot fetch {url}: {_describe(error)}") from None
 
     async def _fetch(self, url: str) -> str:
-        async with httpx.AsyncClient(follow_redirects=False, timeout=self.settings.timeout_s) as client:
-            target = self._checked(httpx.URL(url), url)
+        async with httpx.AsyncClient(
+            follow_redirects=False, timeout=self.settings.timeout_s, trust_env=False
+        ) as client:
+            target, redirect = self._checked(httpx.URL(url), url), False
             for _ in range(MAX_REDIRECTS + 1):
-                async with client.stream("GET", target) as response:
+                address, headers, extensions = await self._pinned(target, redirect)
+                request = client.build_request("GET", address, headers=headers, extensions=extensions)
+                response = await client.send(request, stream=True)
+                try:
                     if response.status_code not in _REDIRECTS or "location" not in response.headers:
                         return await self._text(response, url)
-                    target = self._checked(response.url.join(response.headers["location"]), url, redirect=True)
+                    target, redirect = self._checked(target.join(response.headers["location"]), url, True), True
+                finally:
+                    await response.aclose()
         raise ToolError(f"fetch_url: more than {MAX_REDIRECTS} redirects fetching {url}")
 
     def _checked(self, target: httpx.URL, requested: str, redirect: bool = False) -> httpx.URL:
@@ -82,6 +104,26 @@ class FetchUrl:
         if not any(host == pattern or host.endswith("." + pattern) for pattern in allow):
             raise ToolError(f"fetch_url: {hop}host '{host}' is not in the fetch_url allow list ({', '.join(allow)})")
         return target
+
+    async def _pinned(self, target: httpx.URL, redirect: bool) -> tuple[httpx.URL, dict[str, str], dict[str, str]]:
+        """The URL to connect to (at the address checked), its Host header and its TLS server name."""
+        hop = f"redirect to {target}: " if redirect else ""
+        host = target.host.lower().rstrip(".")
+        if _address(host) is not None:
+            return target, {}, {}  # an address on the allow list: fetched as written
+        name = target.raw_host.decode("ascii").lower().rstrip(".")  # as DNS and TLS spell it (IDNA)
+        try:
+            addresses = await resolve(name, target.port or (443 if target.scheme == "https" else 80))
+        except OSError as error:
+            raise ToolError(f"fetch_url: {hop}cannot resolve host '{host}': {error.strerror or error}") from None
+        if not addresses:
+            raise ToolError(f"fetch_url: {hop}cannot resolve host '{host}': no address")
+        for address in addresses if not self.settings.allow_private else ():
+            if not _public(address):
+                raise ToolError(f"fetch_url: {hop}host '{host}' resolves to {address}, which is not a public address")
+        pinned = target.copy_with(host=addresses[0])
+        tls = {"sni_hostname": name} if target.scheme == "https" else {}
+        return pinned, {"Host": target.netloc.decode("ascii")}, tls
 
     async def _text(self, response: httpx.Response, url: str) -> str:
         if response.is_error:
@@ -108,6 +150,27 @@ async def _read_capped(response: httpx.Response, max_bytes: int) -> tuple[bytes,
         if len(body) > max_bytes:
             return bytes(body[:max_bytes]), True
     return bytes(body), False
+
+
+async def resolve(host: str, port: int) -> list[str]:
+    """The addresses `host` resolves to, each once, in the resolver's order (tests replace this function)."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
+
+
+def _public(address: str) -> bool:
+    """Whether `address` is on the public internet: not loopback, private, link-local, shared, reserved, multicast."""
+    ip = _address(address.partition("%")[0])  # fe80::1%eth0: the scope says nothing about the address
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
+    return ip is not None and ip.is_global and not ip.is_multicast
 
 
 def _host_pattern(entry: str) -> str:

@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from tools.base import ToolError
 from tools.sandbox import Limits, Outcome, run_sandboxed
 
+_MAX_MESSAGE_CHARS = 1000  # of an error's last line; the rest is cut
+
 
 class PythonSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -56,16 +58,23 @@ class PythonRunner:
         lines = [line.strip() for line in outcome.stderr.splitlines() if line.strip()]
         if not lines:
             return f"exited with status {outcome.returncode}"
-        if "MemoryError" in lines[-1].split(":")[0]:
-            return f"{lines[-1]} (over the memory limit of {self.settings.memory_mb} MB)"
-        return lines[-1]
+        last = lines[-1] if len(lines[-1]) <= _MAX_MESSAGE_CHARS else f"{lines[-1][:_MAX_MESSAGE_CHARS]} ... [cut]"
+        if "MemoryError" in last.split(":")[0]:
+            return f"{last} (over the memory limit of {self.settings.memory_mb} MB)"
+        if "can't start new thread" in last:
+            limits = f"{self.settings.max_processes} threads and processes, {self.settings.memory_mb} MB of memory"
+            return f"{last} (the sandbox allows at most {limits})"
+        return last
 
     def _signal_message(self, number: int) -> str:
+        limits = self.settings.limits()
         if number == signal.SIGXCPU:
-            return f"used more than {self.settings.limits().cpu_s} s of CPU time"
+            return f"used more than {limits.cpu_s} s of CPU time"
         name = _signal_name(number)
-        if number in (signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT, signal.SIGKILL):
-            return f"killed by {name} (perhaps over the memory limit of {self.settings.memory_mb} MB)"
+        if number == signal.SIGKILL:
+            return f"killed by {name} (perhaps over the limit of {limits.memory_mb} MB of memory or {limits.cpu_s} s of CPU)"
+        if number in (signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT):
+            return f"killed by {name} (perhaps over the memory limit of {limits.memory_mb} MB)"
         return f"killed by {name}"
 
 

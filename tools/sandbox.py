@@ -1,11 +1,27 @@
 """Run Python code in a child process with limits: `run_sandboxed`.
 
-The child is `python -I` in a fresh temporary directory (removed afterwards), with an environment of
-its own (nothing from the parent's) and resource limits on memory, CPU time, file size and processes.
-`_preamble.py` then blocks the network and process creation from inside it, with an audit hook the
-code cannot remove. Where `unshare` works, the child also gets network and PID namespaces of its
-own: no network interface, and no other process in sight. A wall-clock timeout kills the child's
-whole process group. Output is read in chunks and capped, never read whole into memory.
+What holds the child, layer by layer:
+
+- **Its own directory and environment.** The child is `python -I -B` started in a fresh temporary
+  directory (the workdir, removed afterwards, whatever happened), with an environment of its own:
+  PATH, LANG, HOME and TMPDIR (the workdir) and thread counts. Nothing of the parent's environment
+  (API keys) is passed, and reading another process's /proc entries is refused (below).
+- **Resource limits** (setrlimit, before exec): address space (`memory_mb`), CPU time (just past the
+  wall-clock limit), size of any file written, no core dumps and, for users other than root (it
+  does not hold root), processes and threads. A wall-clock timeout kills the child's whole process
+  group. Output is read in chunks as it comes and capped per stream (the head of stdout, the tail
+  of stderr); the rest is read and dropped, so the parent's memory stays bounded, and the readers
+  always reach the end of the pipes, so a run ends even when its output is huge.
+- **Namespaces**, where `unshare` works (probed once; `namespaces: false` turns them off): a user
+  namespace, a network namespace (no interface but a loopback of its own, down) and, where allowed,
+  a PID namespace with its own /proc (nothing else in sight; everything in it dies with the child).
+  There `_preamble.py` also makes the whole file system read-only except the workdir, irreversibly
+  for the child: the kernel enforces that against any code, native code included.
+- **The audit hook** of `_preamble.py`, installed before the code runs: it refuses the network,
+  processes, writes outside the workdir, other processes' /proc entries, device files, native code
+  from writable places and more, each with a PermissionError naming what is blocked. It is what
+  holds where namespaces are missing, and what gives a clear message where they are not; being
+  in-process, it is best effort against ctypes and crafted bytecode (see `_preamble.py`).
 """
 
 from __future__ import annotations
@@ -26,6 +42,7 @@ from pathlib import Path
 _PREAMBLE = (Path(__file__).with_name("_preamble.py")).read_text(encoding="utf-8")
 _NAMESPACE_FLAGS = (("-rn", "--pid", "--fork", "--mount-proc", "--kill-child"), ("-rn",))
 _CHUNK_BYTES = 65_536
+_SETTLE_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -63,14 +80,34 @@ async def run_sandboxed(code: str, limits: Limits) -> Outcome:
 
 async def _run_in(workdir: str, code: str, limits: Limits) -> Outcome:
     process = await _spawn(workdir, limits)
+    assert process.stdin and process.stdout and process.stderr
+    cap = limits.max_output_bytes
+    feed = asyncio.ensure_future(_feed(process.stdin, code.encode()))
+    head = asyncio.ensure_future(_read_head(process.stdout, cap))
+    tail = asyncio.ensure_future(_read_tail(process.stderr, cap))
     try:
         async with asyncio.timeout(limits.timeout_s):
-            return await _communicate(process, code, limits.max_output_bytes)
+            await asyncio.wait((feed, head, tail))  # a timeout cancels this wait, not the readers
+            returncode = await process.wait()
     except TimeoutError:
         return Outcome(None, "", "")
     finally:
         _kill_group(process.pid)
-        await process.wait()
+        await _settle(process, (feed, head, tail))
+    return Outcome(returncode, head.result(), tail.result())
+
+
+async def _settle(process: asyncio.subprocess.Process, tasks: tuple[asyncio.Future, ...]) -> None:
+    """After the kill: the readers reach the end of the pipes (a reader stopped early would leave the pipe
+    paused and `wait()` waiting forever), then the exit status is collected; each step briefly, never for ever."""
+    _, pending = await asyncio.wait(tasks, timeout=_SETTLE_S)
+    for task in pending:
+        task.cancel()
+    try:
+        async with asyncio.timeout(_SETTLE_S):
+            await process.wait()
+    except TimeoutError:
+        pass  # something still holds the pipes open; the event loop's child watcher reaps the process
 
 
 async def _spawn(workdir: str, limits: Limits) -> asyncio.subprocess.Process:
@@ -85,17 +122,6 @@ async def _spawn(workdir: str, limits: Limits) -> asyncio.subprocess.Process:
         start_new_session=True,
         preexec_fn=partial(_apply, rlimits),
     )
-
-
-async def _communicate(process: asyncio.subprocess.Process, code: str, cap: int) -> Outcome:
-    assert process.stdin and process.stdout and process.stderr
-    _, stdout, stderr, returncode = await asyncio.gather(
-        _feed(process.stdin, code.encode()),
-        _read_head(process.stdout, cap),
-        _read_tail(process.stderr, cap),
-        process.wait(),
-    )
-    return Outcome(returncode, stdout, stderr)
 
 
 async def _feed(stdin: asyncio.StreamWriter, data: bytes) -> None:
@@ -131,8 +157,9 @@ def _text(data: bytes, *, truncated: bool, cap: int) -> str:
 
 
 async def _command(limits: Limits) -> list[str]:
-    prefix = await asyncio.to_thread(_namespace_prefix) if limits.namespaces else []
-    return [*prefix, sys.executable, "-I", "-B", "-X", "utf8", "-c", _PREAMBLE]
+    prefix = await asyncio.to_thread(_namespace_prefix) if limits.namespaces else ()
+    confine = ["--confine"] if prefix else []  # inside a user namespace, the child can make the file system read-only
+    return [*prefix, sys.executable, "-I", "-B", "-X", "utf8", "-c", _PREAMBLE, *confine]
 
 
 @cache

@@ -4,6 +4,7 @@ import time
 import pytest
 from aiohttp import web
 
+import tools.fetch_url
 from tools import FetchSettings, FetchUrl, FetchUrlArgs, ToolError, html_to_text
 
 PAGE = """<!doctype html><html><head><title>Test  page</title><style>p { color: red }</style>
@@ -35,9 +36,12 @@ def site() -> web.Application:
     async def image(request: web.Request) -> web.Response:
         return web.Response(body=b"\x89PNG", content_type="image/png")
 
+    async def host(request: web.Request) -> web.Response:
+        return web.Response(text=f"Host: {request.headers['Host']}")
+
     app = web.Application()
     for path, handler in [("/page", page), ("/plain", plain), ("/big", big), ("/slow", slow),
-                          ("/redirect", redirect), ("/image", image)]:  # fmt: skip
+                          ("/redirect", redirect), ("/image", image), ("/host", host)]:  # fmt: skip
         app.router.add_get(path, handler)
     return app
 
@@ -101,6 +105,65 @@ async def test_errors_and_binary_content_are_one_line(serve) -> None:  # type: i
         assert await refusal(f"{base}/missing") == f"fetch_url: {base}/missing answered HTTP 404 Not Found"
         assert await refusal(f"{base}/image") == f"fetch_url: {base}/image is image/png, not text"
     assert (await refusal("http://127.0.0.1:9/", timeout_s=2)).startswith("fetch_url: cannot fetch http://127.0.0.1:9/")
+
+
+class FakeDns:
+    """Answers lookups from `answers` (name -> one list of addresses per lookup; the last repeats), logs them."""
+
+    def __init__(self) -> None:
+        self.answers: dict[str, list[list[str]]] = {}
+        self.asked: list[str] = []
+
+    async def resolve(self, host: str, port: int) -> list[str]:
+        self.asked.append(host)
+        if host not in self.answers:
+            raise OSError(-2, "Name or service not known")
+        answers = self.answers[host]
+        return answers.pop(0) if len(answers) > 1 else answers[0]
+
+
+@pytest.fixture
+def dns(monkeypatch: pytest.MonkeyPatch) -> FakeDns:
+    fake = FakeDns()
+    monkeypatch.setattr(tools.fetch_url, "resolve", fake.resolve)
+    return fake
+
+
+async def test_an_allowed_name_that_resolves_inside_the_network_is_refused(serve, dns: FakeDns) -> None:  # type: ignore[no-untyped-def]
+    async with serve(site()) as base:
+        port = base.rsplit(":", 1)[1]
+        for address in ("127.0.0.1", "10.1.2.3", "169.254.169.254", "::1", "::ffff:127.0.0.1", "100.64.0.1"):
+            dns.answers["docs.test"] = [[address]]
+            assert await refusal(f"http://docs.test:{port}/plain", allow=["docs.test"]) == (
+                f"fetch_url: host 'docs.test' resolves to {address}, which is not a public address"
+            )
+        dns.answers["mixed.test"] = [["93.184.216.34", "127.0.0.1"]]  # every address must be public
+        assert "resolves to 127.0.0.1" in await refusal(f"http://mixed.test:{port}/plain", allow=["mixed.test"])
+        assert await refusal(f"http://nowhere.test:{port}/", allow=["nowhere.test"]) == (
+            "fetch_url: cannot resolve host 'nowhere.test': Name or service not known"
+        )
+
+
+async def test_allow_private_connects_to_the_address_checked_with_the_name_as_host(serve, dns: FakeDns) -> None:  # type: ignore[no-untyped-def]
+    async with serve(site()) as base:
+        port = base.rsplit(":", 1)[1]
+        dns.answers["docs.test"] = [["127.0.0.1"], ["10.9.9.9"]]  # a second lookup would answer otherwise (rebinding)
+        text = await fetch(f"http://docs.test:{port}/host", allow=["docs.test"], allow_private=True)
+    assert text == f"Host: docs.test:{port}" and dns.asked == ["docs.test"]
+
+
+async def test_every_redirect_hop_is_resolved_and_checked_again(serve, dns: FakeDns) -> None:  # type: ignore[no-untyped-def]
+    async with serve(site()) as base:
+        port = base.rsplit(":", 1)[1]
+        dns.answers["inner.test"] = [["10.0.0.7"]]
+        message = await refusal(f"{base}/redirect?to=http://inner.test:{port}/plain", allow=["127.0.0.1", "inner.test"])
+        dns.answers["docs.test"] = [["127.0.0.1"]]
+        relative = await fetch(f"http://docs.test:{port}/redirect?to=/host", allow=["docs.test"], allow_private=True)
+    assert message == (
+        f"fetch_url: redirect to http://inner.test:{port}/plain: "
+        "host 'inner.test' resolves to 10.0.0.7, which is not a public address"
+    )
+    assert relative == f"Host: docs.test:{port}" and dns.asked == ["inner.test", "docs.test", "docs.test"]
 
 
 def test_allowlist_entries_are_normalised_to_host_names() -> None:
