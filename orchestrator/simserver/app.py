@@ -3,7 +3,8 @@
 Every response carries `x-simulated: true`. While the fault plan says the server is loading, every
 route answers 503. Client disconnects cancel their handler (aiohttp's `handler_cancellation`), which
 aborts their requests in the simulator. `stop()` aborts in-flight requests first, so their streams
-end with an abort finish reason and `[DONE]`, then closes the server.
+end with an abort finish reason and `[DONE]`, then closes the server; `start()` after `stop()` serves
+again on the same port with a fresh simulator. `restart()` is a crash instead: connections are cut.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from orchestrator.simserver.state import STATE, ServerState, Settings, state_of
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 HEALTH_PATHS = frozenset({"/health", "/health_generate", "/ready"})
 SHUTDOWN_TIMEOUT_S = 2.0
+BACKLOG = 2048  # uvicorn's default, what SGLang serves with (aiohttp's own 128 refuses bursts of connections)
 NO_FAULTS = Faults()
 
 
@@ -90,7 +92,9 @@ class SimServer:
     - `model_name`: SGLang's `--served-model-name` (`/v1/models`, `model_path`, metric labels).
     - `enable_cache_report`: SGLang's `--enable-cache-report` (OpenAI `usage.prompt_tokens_details`);
       off by default in SGLang, on by default here, where the figure is the point.
-    - `backend` is the simulator itself (`backend.stats()` for tests).
+    - `backend` is the simulator itself (`backend.stats()` for tests); a restart replaces it.
+    - `port`: 0 binds a free port; once started, the server keeps its port across `stop()`/`start()`
+      and `restart()`.
     """
 
     def __init__(
@@ -104,11 +108,13 @@ class SimServer:
         model_name: str = "sim-model",
         enable_cache_report: bool = True,
     ) -> None:
-        settings = Settings(model_name, reasoning_parser, enable_cache_report)
-        self.state = ServerState.build(config or SimConfig(), faults, settings)
+        self._config = config or SimConfig()
+        self._settings = Settings(model_name, reasoning_parser, enable_cache_report)
+        self.state = ServerState.build(self._config, faults, self._settings)
         self.host = host
         self.port = port
         self.url = ""
+        self.restarts = 0
         self._runner: web.AppRunner | None = None
 
     @property
@@ -116,12 +122,17 @@ class SimServer:
         return self.state.backend
 
     async def start(self) -> str:
-        """Bind (port 0: a free port) and return the base URL, `http://HOST:PORT`."""
+        """Bind (port 0: a free port) and return the base URL, `http://HOST:PORT`.
+
+        After `stop()` it starts a fresh simulator (empty cache, no request known) on the same port.
+        """
+        if self.state.closing:
+            self._renew()
         runner = web.AppRunner(
             build_app(self.state), handler_cancellation=True, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S
         )
         await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port)
+        site = web.TCPSite(runner, self.host, self.port, backlog=BACKLOG)
         await site.start()
         self._runner = runner
         self.port = _bound_port(runner, self.port)
@@ -139,6 +150,34 @@ class SimServer:
             await asyncio.sleep(0)
             await runner.cleanup()
         await self.backend.close()
+
+    async def restart(self, down_s: float = 0.0) -> str:
+        """Crash and come back on the same port, as a server process that dies and is started again.
+
+        Every open connection is cut at once: a stream in flight ends without `[DONE]`, a request
+        waiting for its answer gets none, and nothing is aborted politely first. For `down_s` seconds
+        nothing listens on the port (connections are refused). The new server has an empty cache and
+        knows no request of the old one. The fault plan carries on (request count, bursts), and
+        `loading_s` counts again from the restart, as a server loading its weights again.
+        """
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            for connection in list(runner.server.connections if runner.server else ()):
+                _cut(connection)
+            await runner.cleanup()
+        self.state.closing = True
+        await self.backend.close()
+        self._renew()
+        self.restarts += 1
+        if down_s > 0:
+            await asyncio.sleep(down_s)
+        return await self.start()
+
+    def _renew(self) -> None:
+        """A fresh simulator behind the same settings; the fault plan is kept."""
+        faults = self.state.faults
+        self.state = ServerState.build(self._config, faults.faults, self._settings)
+        self.state.faults = faults
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -181,6 +220,15 @@ async def _serve(server: SimServer) -> None:
         await stopped.wait()
     finally:
         await server.stop()
+
+
+def _cut(connection: asyncio.Protocol) -> None:
+    """Drop a connection as a dying process does: unsent bytes discarded, its handler cancelled now
+    (before it can write to the dead socket)."""
+    transport = getattr(connection, "transport", None)
+    if transport is not None:
+        transport.abort()
+    connection.connection_lost(ConnectionResetError("the server crashed (simulated restart)"))
 
 
 def _bound_port(runner: web.AppRunner, requested: int) -> int:

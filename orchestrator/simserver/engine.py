@@ -3,8 +3,9 @@
 It plays SGLang's tokenizer manager: one job per request id, warm-ups first for parallel sampling,
 batch outputs gathered (non-streaming) or interleaved with an `index` (streaming), and a finished
 output counted in the metrics. Closing an output stream early (a client gone, a stream cut) aborts
-its jobs in the simulator. `token_delay_s` slows delivery: each chunk is held `token_delay_s` per
-token it carries.
+its jobs in the simulator. `token_delay_s` slows delivery: tokens go out one at a time (one streamed
+output each), each held `token_delay_s`, and an abort during a hold ends the job at once with what it
+has delivered (finish reason abort), as if the held tokens had not been generated yet.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import aclosing
 
-from orchestrator.backends.base import Completion, CompletionRequest
+from orchestrator.backends.base import Completion, CompletionRequest, FinishReason, TextChunk, Usage
 from orchestrator.simserver.backend import ServedBackend
 from orchestrator.simserver.jobs import Batch, Job
 from orchestrator.simserver.metrics import Metrics
@@ -57,10 +58,16 @@ class Engine:
                     if isinstance(event, Completion):
                         yield self._finished(state, event, job)
                         return
-                    state.add(event)
-                    await self._delay(event.tokens)
-                    if job.stream and not self._finishing(job):
-                        yield state.progress(self.backend.live.get(job.rid))
+                    pieces = self._pieces(job.rid, event, len(state.ids))
+                    for index, piece in enumerate(pieces):
+                        if not await self._delivered(job.rid, piece.tokens):
+                            self.backend.cut_short(job.rid)
+                            yield self._finished(state, self._aborted(state, job), job)
+                            return
+                        state.add(piece)
+                        last = index == len(pieces) - 1
+                        if job.stream and not (last and self._finishing(job)):
+                            yield state.progress(self.backend.live.get(job.rid))
         finally:
             self.backend.forget(job.rid)
 
@@ -85,9 +92,36 @@ class Engine:
         sim = self.backend.live.get(job.rid)
         return sim is not None and sim.done
 
-    async def _delay(self, tokens: int) -> None:
-        if self.token_delay_s > 0 and tokens > 0:
-            await asyncio.sleep(self.token_delay_s * tokens)
+    def _pieces(self, rid: str, chunk: TextChunk, start: int) -> list[TextChunk]:
+        """With slow tokens a chunk goes out token by token, as from a server that generates slowly."""
+        sim = self.backend.live.get(rid)
+        if self.token_delay_s <= 0 or chunk.tokens <= 1 or sim is None:
+            return [chunk]
+        return [sim.generation.chunk(index, index + 1) for index in range(start, start + chunk.tokens)]
+
+    async def _delivered(self, rid: str, tokens: int) -> bool:
+        """Hold a chunk `token_delay_s` per token; False when an abort came first (the chunk is dropped)."""
+        if self.token_delay_s <= 0 or tokens <= 0:
+            return True
+        cut = self.backend.delivery_cut(rid)
+        try:
+            async with asyncio.timeout(self.token_delay_s * tokens):
+                await cut.wait()
+        except TimeoutError:
+            return True
+        return False
+
+    def _aborted(self, state: OutputState, job: Job) -> Completion:
+        """The abort completion of what has been delivered, for a job cut short while its tokens were held."""
+        sim = self.backend.live.get(job.rid)
+        tokens = len(state.ids)
+        usage = Usage(
+            len(job.prompt_ids),
+            tokens,
+            sim.cached_tokens if sim is not None else 0,
+            sim.generation.reasoning_tokens(tokens) if sim is not None else 0,
+        )
+        return Completion(job.rid, "".join(state.pieces), FinishReason.ABORT, usage)
 
 
 async def interleave(streams: Sequence[AsyncIterator[Out]]) -> AsyncGenerator[tuple[int, Out], None]:

@@ -1,14 +1,17 @@
 """Fault injection: which requests fail, which streams are cut, how slow tokens arrive.
 
 Every draw is deterministic: request number `k` (counted over `/generate` and `/v1/*` requests since
-the server started) draws from `random.Random(f"simserver-faults:{seed}:{k}")`, so a run with the
-same seed and the same request order meets the same faults.
+the server was created, across `SimServer.restart()`) draws from
+`random.Random(f"simserver-faults:{seed}:{k}")`, so a run with the same seed and the same request
+order meets the same faults. Error bursts follow from the draws too: a burst is the `burst - 1`
+requests after one that drew an error status.
 """
 
 from __future__ import annotations
 
 import random
 import time
+from collections import Counter
 from dataclasses import dataclass
 
 CUT_AFTER_MAX_EVENTS = 3
@@ -18,8 +21,12 @@ CUT_AFTER_MAX_EVENTS = 3
 class Faults:
     """Faults to inject; all off by default.
 
-    - `error_rate`: share of requests answered HTTP 500, before any output.
-    - `unavailable_rate`: share answered HTTP 503, before any output.
+    - `error_rate`: share of requests that draw HTTP 500, answered before any output.
+    - `unavailable_rate`: share that draw HTTP 503, answered before any output.
+    - `burst`: an error status comes in bursts of this many requests: once a request draws 500 or
+      503, the next `burst - 1` requests (whoever sends them) get the same status without a draw of
+      their own, then drawing resumes. 1 (the default): every request draws independently. With a
+      rate r of an error status, about `burst * r / (1 + (burst - 1) * r)` of requests then get it.
     - `cut_rate`: share of streams cut mid-way: the connection is closed without `[DONE]`.
     - `token_delay_s`: extra real seconds per generated token delivered (slow tokens), streamed or not.
     - `loading_s`: for this many seconds after start every endpoint answers 503 (a server loading
@@ -35,6 +42,7 @@ class Faults:
     loading_s: float = 0.0
     ignore_abort: bool = False
     seed: int = 0
+    burst: int = 1
 
     def __post_init__(self) -> None:
         for name in ("error_rate", "unavailable_rate", "cut_rate"):
@@ -44,6 +52,8 @@ class Faults:
             raise ValueError("Faults.error_rate + Faults.unavailable_rate must be at most 1")
         if self.token_delay_s < 0 or self.loading_s < 0:
             raise ValueError("Faults.token_delay_s and Faults.loading_s must be >= 0")
+        if self.burst < 1:
+            raise ValueError("Faults.burst must be >= 1")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,12 +65,19 @@ class FaultDraw:
 
 
 class FaultPlan:
-    """Draws the faults of successive requests and tells whether the server is still loading."""
+    """Draws the faults of successive requests and tells whether the server is still loading.
+
+    `injected` counts the error statuses it has handed out (500, 503; bursts included), so a test
+    can compare a client's retries with the failures it met.
+    """
 
     def __init__(self, faults: Faults) -> None:
         self.faults = faults
+        self.injected: Counter[int] = Counter()
         self._requests = 0
         self._started = time.monotonic()
+        self._burst_status: int | None = None
+        self._burst_left = 0
 
     def restart_clock(self) -> None:
         self._started = time.monotonic()
@@ -71,7 +88,15 @@ class FaultPlan:
     def draw(self) -> FaultDraw:
         rng = random.Random(f"simserver-faults:{self.faults.seed}:{self._requests}")
         self._requests += 1
-        return FaultDraw(self._status(rng.random()), self._cut(rng))
+        status, cut = self._status(rng.random()), self._cut(rng)
+        if self._burst_left > 0:
+            self._burst_left -= 1
+            status, cut = self._burst_status, None
+        elif status is not None:
+            self._burst_status, self._burst_left = status, self.faults.burst - 1
+        if status is not None:
+            self.injected[status] += 1
+        return FaultDraw(status, cut)
 
     def _status(self, u: float) -> int | None:
         if u < self.faults.error_rate:
