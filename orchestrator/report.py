@@ -103,9 +103,18 @@ def cost_rows(result: RunResult) -> list[tuple[str, str]]:
     return rows + _run_rows(result)
 
 
+_FAULT_COUNTERS = (
+    ("retries", "retried requests"),
+    ("timed_out_requests", "timed-out requests"),
+    ("aborts_ignored", "aborts the server ignored"),
+)
+
+
 def _run_rows(result: RunResult) -> list[tuple[str, str]]:
-    """The cost in dollars and what a resumed run reused."""
-    rows = [] if result.cost is None else [("cost", f"${result.cost:,.4f}")]
+    """Faults met on the way, the cost in dollars, and what a resumed run reused."""
+    stats = result.backend.stats
+    rows = [(label, f"{stats[key]:,}") for key, label in _FAULT_COUNTERS if stats.get(key)]
+    rows += [] if result.cost is None else [("cost", f"${result.cost:,.4f}")]
     if result.reused is not None:
         reused = result.reused
         rows.append(

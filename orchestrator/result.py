@@ -21,6 +21,9 @@ class ThreadStatus(StrEnum):
 ANSWERED = frozenset({ThreadStatus.DONE, ThreadStatus.LENGTH})
 """Statuses of threads that ran to an end of their own and so have an answer."""
 
+REUSABLE = frozenset({ThreadStatus.DONE, ThreadStatus.LENGTH, ThreadStatus.PRUNED})
+"""Threads that ended on their own: a retried or resumed step keeps them; aborted and failed ones run again."""
+
 
 class ThreadReport(BaseModel):
     """One thread of a reasoning step; under a protocol its figures sum over all of its requests.

@@ -20,12 +20,9 @@ from orchestrator.backends.base import Usage
 from orchestrator.errors import TaskFileError, UsageError
 from orchestrator.journal import JOURNAL_FILE, step_key
 from orchestrator.plan import Step
-from orchestrator.result import ReasoningReport, ReuseReport, StepReport, StepStatus, ThreadReport, ThreadStatus
+from orchestrator.result import REUSABLE, ReasoningReport, ReuseReport, StepReport, StepStatus, ThreadReport
 from orchestrator.sampling import StepOutcome
 from orchestrator.spec import TaskSpec, parse_task
-
-REUSABLE = frozenset({ThreadStatus.DONE, ThreadStatus.LENGTH, ThreadStatus.PRUNED})
-"""Threads that ended on their own; aborted and failed ones run again."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -95,7 +95,7 @@ class Orchestrator(AsyncClosing):
         finally:
             self._engine_now = None
         if plan is None:
-            _raise_if_the_task_failed(outcome)
+            _raise_if_the_task_failed(outcome, runner.threads)
         return self._result(text, strategy, outcome, runner, usage, started)
 
     def stop(self, reason: str) -> None:
@@ -253,9 +253,10 @@ def _duration(outcome: EngineOutcome) -> Callable[[Step], float]:
     return lambda step: spans.get(step.id, 0.0)
 
 
-def _raise_if_the_task_failed(outcome: EngineOutcome) -> None:
-    """A task run as its one reasoning step has no partial result worth returning when it failed."""
+def _raise_if_the_task_failed(outcome: EngineOutcome, threads: list[ThreadReport]) -> None:
+    """A task run as its one reasoning step has no partial result worth returning when it failed with
+    no thread that finished; one that did (a step timeout, say) is kept and the result says it failed."""
     if outcome.stopped is None:
         report = outcome.reports[0]
-        if report.status is StepStatus.FAILED:
+        if report.status is StepStatus.FAILED and not any(thread.answered for thread in threads):
             raise RunError(report.error or "the step failed")

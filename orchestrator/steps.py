@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator.errors import RunError
 from orchestrator.events import Observer, StepSampled, ignore
+from orchestrator.journal import step_key
 from orchestrator.plan import Step, reference, substitute
-from orchestrator.result import ThreadReport, ThreadStatus
+from orchestrator.result import REUSABLE, ThreadReport, ThreadStatus
 from orchestrator.sampling import Sampler, StepOutcome
 from orchestrator.spec import Strategy
 from orchestrator.step_types import StepOutput
@@ -29,8 +30,9 @@ SamplerFactory = Callable[[Strategy, str, Mapping[int, ThreadReport]], Sampler]
 class StepRunner:
     """The engine's executor; keeps every thread and each reasoning step's outcome for the run's report.
 
-    With `reuse` (a resumed run), a step its journal shows done is not run again, and a reasoning
-    step that was cut short runs only the threads that had not ended.
+    A retried reasoning step keeps the threads of its failed attempt that had ended on their own and
+    runs only the others. With `reuse` (a resumed run), a step its journal shows done is not run
+    again, and a reasoning step that was cut short runs only the threads that had not ended.
     """
 
     def __init__(
@@ -43,8 +45,14 @@ class StepRunner:
     ) -> None:
         self.tools, self.strategy, self.sampler = tools, strategy, sampler
         self.observer, self.reuse = observer, reuse
-        self.threads: list[ThreadReport] = []
         self.outcomes: dict[str, StepOutcome] = {}
+        self._threads: dict[str, list[ThreadReport]] = {}
+        self._tried: dict[str, dict[int, ThreadReport]] = {}
+
+    @property
+    def threads(self) -> list[ThreadReport]:
+        """Every reasoning step's threads (of its last attempt), step by step."""
+        return [thread for threads in self._threads.values() for thread in threads]
 
     async def __call__(self, step: Step, inputs: Mapping[str, str]) -> StepOutput:
         finished = self.reuse.step(step) if self.reuse else None
@@ -73,31 +81,37 @@ class StepRunner:
         try:
             outcome = await sampler.run(strategy.render(prompt))
         except asyncio.CancelledError:
-            ended = sorted(sampler.ended(), key=lambda thread: thread.index)
-            self.threads += _of_step(ended, step.id)  # a partial result keeps what had finished
+            self._ended(step, sampler.ended())  # a partial result keeps what had finished
             raise
-        self._keep(step.id, outcome)
+        self._ended(step, outcome.threads)
+        self.outcomes[step.id] = outcome
         if self.reuse and reused:
             self.reuse.took_threads([thread for thread in outcome.threads if thread.reused])
         self.observer(StepSampled(step.id, outcome))
         return self._vote(outcome)
 
     def _reusable(self, step: Step) -> dict[int, ThreadReport]:
-        threads = self.reuse.threads_of(step) if self.reuse else {}
-        return {index: _as_reused(thread) for index, thread in threads.items()}
+        """Threads this step need not generate: ended in an earlier attempt, or in the journal."""
+        journaled = self.reuse.threads_of(step) if self.reuse else {}
+        return {
+            **{index: _as_reused(thread) for index, thread in journaled.items()},
+            **self._tried.get(step_key(step), {}),
+        }
+
+    def _ended(self, step: Step, threads: list[ThreadReport]) -> None:
+        threads = _of_step(sorted(threads, key=lambda thread: thread.index), step.id)
+        self._threads[step.id] = threads
+        self._tried[step_key(step)] = {thread.index: thread for thread in threads if thread.status in REUSABLE}
 
     def _reused(self, step: Step, finished: FinishedStep) -> StepOutput:
         outcome = finished.outcome
         if outcome is not None:
             outcome = replace(outcome, threads=[_as_reused(thread) for thread in outcome.threads])
-            self._keep(step.id, outcome)
+            self._threads[step.id] = _of_step(outcome.threads, step.id)
+            self.outcomes[step.id] = outcome
         assert self.reuse is not None
         self.reuse.took_step(step.id, outcome.threads if outcome else [])
         return StepOutput(finished.report.result or "", finished.report.tokens, reused=True)
-
-    def _keep(self, step_id: str, outcome: StepOutcome) -> None:
-        self.threads += _of_step(outcome.threads, step_id)
-        self.outcomes[step_id] = outcome
 
     def _vote(self, outcome: StepOutcome) -> StepOutput:
         failed = [thread for thread in outcome.threads if thread.status is ThreadStatus.FAILED]

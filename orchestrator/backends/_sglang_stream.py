@@ -37,6 +37,7 @@ class SGLangStream:
         self.completion: Completion | None = None
         self.failed = False
         self.abandoned = False
+        self.given_up = False
         self._text = ""
 
     @property

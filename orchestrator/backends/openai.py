@@ -49,6 +49,7 @@ from orchestrator.backends._http import (
     redact,
     retryable_status,
     status_error,
+    tls_context,
 )
 from orchestrator.backends._openai_stream import Exchange, chat_delta, completions_delta
 from orchestrator.backends.base import (
@@ -111,6 +112,7 @@ class OpenAIBackend(AsyncClosing):
             api_key=self._key,
             timeout=openai.Timeout(self.config.timeout_s, connect=self.config.connect_timeout_s),
             max_retries=0,
+            http_client=openai.DefaultAsyncHttpxClient(verify=tls_context()),
         )
         self._streams: dict[str, Any] = {}
         self._opening: set[str] = set()

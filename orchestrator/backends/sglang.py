@@ -27,7 +27,15 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from orchestrator.backends._http import ServerError, api_key, connect_failure, normalize_url, one_line, status_error
+from orchestrator.backends._http import (
+    ServerError,
+    api_key,
+    connect_failure,
+    normalize_url,
+    one_line,
+    status_error,
+    tls_context,
+)
 from orchestrator.backends._sglang_stream import SGLangStream
 from orchestrator.backends._sse import DONE, aiter_sse
 from orchestrator.backends._transcript import Transcript
@@ -42,6 +50,9 @@ from orchestrator.backends.base import (
 from orchestrator.errors import BackendError, BackendUnavailable
 
 ABORT_TIMEOUT_S = 5.0
+ABORT_GRACE_S = 0.25
+"""How long a stream may go on after its abort was sent before the client closes it itself (SGLang also
+aborts a request whose client has gone, so closing early loses nothing but the final usage figures)."""
 KEEPALIVE_EXPIRY_S = 4.0  # below uvicorn's 5 s keep-alive, so an idle connection is never reused as it closes
 
 
@@ -82,6 +93,8 @@ class SGLangBackend(AsyncClosing):
         self._server_info: dict[str, Any] | None = None
         self._info_lock = asyncio.Lock()
         self._stats: Counter[str] = Counter()
+        self._open: dict[str, tuple[httpx.Response, SGLangStream]] = {}
+        self._closing: set[asyncio.Future[None]] = set()
 
     async def stream(self, request: CompletionRequest) -> AsyncGenerator[StreamEvent, None]:
         """POST the request to `/generate` and yield its text as it streams, then its `Completion`.
@@ -95,6 +108,7 @@ class SGLangBackend(AsyncClosing):
             async with self._client.stream("POST", "/generate", json=payload(request)) as response:
                 reader.failed = response.status_code != 200
                 await self._raise_for_status(response)
+                self._open[request.request_id] = (response, reader)
                 async with contextlib.aclosing(self._read(response, reader)) as events:
                     async for event in events:
                         yield event
@@ -106,11 +120,18 @@ class SGLangBackend(AsyncClosing):
             self._stats["failed"] += 1
             raise
         finally:
+            self._open.pop(request.request_id, None)
             await self._settle(reader)
 
     async def abort(self, request_id: str) -> None:
-        """Ask the server to abort `request_id`; its stream then ends with an `ABORT` completion."""
+        """Ask the server to abort `request_id`; its stream then ends with an `ABORT` completion.
+
+        A server that does not end the stream within `ABORT_GRACE_S` has ignored the abort: the
+        client closes the stream itself, and it ends with an `ABORT` completion all the same.
+        """
         self._stats["aborts_sent"] += 1
+        if (stream := self._open.get(request_id)) is not None:
+            asyncio.get_running_loop().call_later(ABORT_GRACE_S, self._give_up, request_id, stream)
         response = await self._send("POST", "/abort_request", json={"rid": request_id}, timeout=ABORT_TIMEOUT_S)
         await self._raise_for_status(response)
 
@@ -134,7 +155,7 @@ class SGLangBackend(AsyncClosing):
         return BackendInfo(kind="sglang", model=model, simulated=bool(known.get("simulated")), stats=self.stats())
 
     def stats(self) -> dict[str, Any]:
-        keys = ("requests", "finished", "aborted", "failed", "aborts_sent", "completion_tokens")
+        keys = ("requests", "finished", "aborted", "failed", "aborts_sent", "aborts_ignored", "completion_tokens")
         return {"url": self.url, **{key: self._stats[key] for key in keys}}
 
     async def close(self) -> None:
@@ -151,8 +172,13 @@ class SGLangBackend(AsyncClosing):
                 chunk = reader.absorb(_event(data, self.server))
                 if chunk is not None:
                     yield chunk
+        except (httpx.HTTPError, httpx.StreamError):
+            if not reader.given_up:
+                raise
         finally:
             await self._settle(reader)  # before the response closes: some servers leave zombies otherwise
+        if reader.completion is None and reader.given_up:
+            reader.completion = reader.transcript.aborted()
         if reader.completion is None:
             raise reader.transcript.cut(self.server)
         self._count(reader.completion)
@@ -176,6 +202,18 @@ class SGLangBackend(AsyncClosing):
                     if error.status == 404:
                         self._server_info = {}
         return bool((self._server_info or {}).get("incremental_streaming_output"))
+
+    def _give_up(self, request_id: str, stream: tuple[httpx.Response, SGLangStream]) -> None:
+        """The server ignored the abort of a stream that is still open: close it from this side.
+
+        Only that stream: a retry of the same request (same id) after it is not touched."""
+        response, reader = stream
+        if self._open.get(request_id) is not stream or reader.over:
+            return
+        reader.given_up = reader.abandoned = True
+        self._stats["aborts_ignored"] += 1
+        self._closing.add(task := asyncio.ensure_future(response.aclose()))
+        task.add_done_callback(self._closing.discard)
 
     async def _settle(self, reader: SGLangStream) -> None:
         """Abort the request, once, unless the server has ended it."""
@@ -239,6 +277,7 @@ def _client(config: SGLangConfig, transport: httpx.AsyncBaseTransport | None) ->
     return httpx.AsyncClient(
         base_url=config.url,
         transport=transport,
+        verify=tls_context(),
         headers={"Authorization": f"Bearer {key}"} if key else None,
         timeout=httpx.Timeout(config.timeout_s, connect=config.connect_timeout_s),
         limits=httpx.Limits(max_connections=None, max_keepalive_connections=256, keepalive_expiry=KEEPALIVE_EXPIRY_S),

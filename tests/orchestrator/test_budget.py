@@ -85,3 +85,13 @@ def test_the_cli_exits_3_on_a_request_budget_and_shows_cost(tmp_path: Path) -> N
     assert done.stderr.startswith("error: stopped: the request budget was reached (3 requests sent)")
     result = json.loads(done.stdout)
     assert result["usage"]["requests"] <= 3 and result["cost"] > 0
+
+
+async def test_the_cost_table_shows_dollars_and_the_faults_met() -> None:
+    from orchestrator.report import cost_rows
+
+    result = await run(Budget(prices={"*": Price(input=1.0, output=2.0)}), threads=2)
+    faulty = result.model_copy(update={"backend": result.backend.model_copy(update={"stats": {"retries": 3}})})
+    rows = dict(cost_rows(faulty))
+    assert rows["cost"] == f"${result.cost:,.4f}" and rows["retried requests"] == "3"
+    assert "retried requests" not in dict(cost_rows(result))

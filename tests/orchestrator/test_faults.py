@@ -24,7 +24,7 @@ from orchestrator.backends._wrapper import BackendWrapper
 from orchestrator.backends.base import Completion, CompletionRequest, FinishReason, StreamEvent
 from orchestrator.backends.sim import SimConfig
 from orchestrator.errors import RunError
-from orchestrator.events import Event, ThreadFinished
+from orchestrator.events import Event, StepStarted, ThreadFinished
 from orchestrator.result import RunResult, ThreadReport
 from orchestrator.simserver import Faults, SimServer
 from orchestrator.spec import TaskSpec, parse_task
@@ -220,11 +220,6 @@ async def test_slow_tokens_and_a_run_timeout_end_with_partial_threads(kind: str)
     assert result.backend.stats["run_timed_out"] is True and took < 2.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a task run as its one reasoning step raises RunError when that step times out "
-    "(runner._raise_if_the_task_failed), dropping the threads that had finished",
-)
 async def test_slow_tokens_past_the_step_timeout_keep_the_threads_that_finished() -> None:
     finished: list[ThreadReport] = []
 
@@ -236,6 +231,27 @@ async def test_slow_tokens_past_the_step_timeout_keep_the_threads_that_finished(
         spec = task(server.url, "sglang", execution={"step_timeout_s": 0.95, "retries": 0})
         result, _ = await run(spec, keep)
     assert finished and {t.request_id for t in finished} <= {t.request_id for t in of(result, ThreadStatus.DONE)}
+
+
+async def test_a_step_retried_after_its_timeout_keeps_what_had_finished_and_runs_only_the_rest() -> None:
+    first_attempt: list[ThreadReport] = []
+    attempts: list[int] = []
+
+    def keep(event: Event) -> None:
+        if isinstance(event, StepStarted):
+            attempts.append(event.attempt)
+        elif isinstance(event, ThreadFinished) and event.report.status is ThreadStatus.DONE and attempts == [1]:
+            first_attempt.append(event.report)
+
+    async with SimServer(FAST, faults=SLOW) as server:
+        spec = task(server.url, "sglang", execution={"step_timeout_s": 0.95, "retries": 1, "retry_delay_s": 0.01})
+        result, _ = await run(spec, keep)
+        submitted = server.backend.stats()["submitted"]
+    assert result.steps[0].attempts == 2 and first_attempt
+    assert sorted(thread.index for thread in result.threads) == list(range(8))  # each thread once
+    kept = {thread.request_id for thread in of(result, ThreadStatus.DONE)}
+    assert {thread.request_id for thread in first_attempt} <= kept
+    assert submitted == 2 + 8 + (8 - len(first_attempt))  # two warm-ups; the kept threads never ran again
 
 
 # --- ignored aborts --------------------------------------------------------------------------------
@@ -268,23 +284,10 @@ async def test_ignored_aborts_the_run_still_ends_and_reports_every_thread(kind: 
     assert result.backend.stats["aborts_sent"] >= 1
 
 
-@pytest.mark.parametrize(
-    "kind",
-    [
-        pytest.param(
-            "sglang",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="SGLangBackend.abort only posts /abort_request and keeps reading: a server that "
-                "ignores it holds the run until each stopped request ends on its own (then reported done)",
-            ),
-        ),
-        "openai",
-    ],
-)
+@pytest.mark.parametrize("kind", KINDS)
 async def test_ignored_aborts_do_not_hold_the_run(kind: str) -> None:
     result, _, after_settling = await settled_run(kind)
-    assert len(of(result, ThreadStatus.ABORTED)) == 7
+    assert len(of(result, ThreadStatus.ABORTED)) == 7, [(t.status, t.tokens, t.error) for t in result.threads]
     assert after_settling < 1.5, after_settling  # unheeded, the seven stopped requests run about 2 s more
 
 
@@ -324,7 +327,7 @@ async def test_a_restart_mid_run_keeps_finished_threads_and_retries_the_waiting_
     kept = {thread.request_id: thread for thread in result.threads}
     assert all(kept[thread.request_id] == thread for thread in before)  # finished before the crash: unchanged
     done, failed = of(result, ThreadStatus.DONE), of(result, ThreadStatus.FAILED)
-    assert len(done) == finished_before + finished_after and len(done) + len(failed) == 8
+    assert len(done) == finished_before + finished_after and len(done) + len(failed) == 8, [(t.index, t.status.value, t.tokens, t.error) for t in result.threads]
     assert failed and finished_after >= 1 and result.backend.stats["retries"] >= 1
     assert all(thread.error and "ended before the request finished" in thread.error for thread in failed)
     assert result.answer == "24"
