@@ -133,10 +133,15 @@ def sim_server(
     error_rate: Annotated[float, typer.Option(help="Fault: share of requests answered HTTP 500.")] = 0.0,
     unavailable_rate: Annotated[float, typer.Option(help="Fault: share of requests answered HTTP 503.")] = 0.0,
     cut_rate: Annotated[float, typer.Option(help="Fault: share of streams cut mid-way.")] = 0.0,
-    token_delay_s: Annotated[float, typer.Option(help="Fault: extra seconds before each streamed chunk.")] = 0.0,
+    token_delay_s: Annotated[
+        float, typer.Option(help="Fault: slow tokens: extra seconds per token, sent one at a time.")
+    ] = 0.0,
     loading_s: Annotated[float, typer.Option(help="Fault: answer 503 (loading) for the first seconds.")] = 0.0,
     ignore_abort: Annotated[bool, typer.Option(help="Fault: accept /abort_request but do nothing.")] = False,
     fault_seed: Annotated[int, typer.Option(help="Seed of the fault draws.")] = 0,
+    error_burst: Annotated[
+        int, typer.Option(help="Fault: a drawn 500/503 repeats for this many requests in a row.", min=1)
+    ] = 1,
 ) -> None:
     """Serve the embedded simulator over HTTP with SGLang's protocol (/generate, /v1/..., /metrics)."""
     with _one_line_errors():
@@ -144,7 +149,9 @@ def sim_server(
                              max_running=max_running, answers=_json_option("--answers", answers))  # fmt: skip
         from orchestrator.simserver import Faults, serve
 
-        faults = Faults(error_rate, unavailable_rate, cut_rate, token_delay_s, loading_s, ignore_abort, fault_seed)
+        faults = Faults(
+            error_rate, unavailable_rate, cut_rate, token_delay_s, loading_s, ignore_abort, fault_seed, error_burst
+        )
         serve(config, host, port, faults, reasoning_parser, model_name)
 
 
