@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Context, Decimal
 from fractions import Fraction
 
 __all__ = ["Vote", "answer_pattern", "extract_answer", "majority_vote", "normalize_answer", "weighted_vote"]
@@ -178,12 +178,22 @@ _FRACTIONS = (
     re.compile(r"(?P<sign>)(?P<num>[+-]?\d+)/(?P<den>[+-]?\d+)"),
 )
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)")
+_MAX_NORMALIZE_PASSES = 8
+_MAX_FRACTION_DIGITS = 1_000
 
 
 def normalize_answer(answer: str) -> str:
-    """A canonical form, so equal answers written differently vote together."""
-    for rule in _NORMALIZERS:
-        answer = rule(answer)
+    """A canonical form, so equal answers written differently vote together; idempotent.
+
+    The rules run in order, again until nothing changes (a later rule can uncover work for an
+    earlier one: `'"0"°'` loses its degree sign, then its quotes), at most `_MAX_NORMALIZE_PASSES` times.
+    """
+    for _ in range(_MAX_NORMALIZE_PASSES):
+        previous = answer
+        for rule in _NORMALIZERS:
+            answer = rule(answer)
+        if answer == previous:
+            break
     return answer
 
 
@@ -245,18 +255,20 @@ def _canonical_fraction(answer: str) -> str:
     """`\\frac{6}{4}` and `6/4` -> `3/2`, `4/2` -> `2`; `\\dfrac` and `\\tfrac` are `\\frac`."""
     answer = _FRAC_VARIANT.sub(r"\\frac", answer)
     fraction = next(filter(None, (pattern.fullmatch(answer) for pattern in _FRACTIONS)), None)
-    if fraction is None or int(fraction["den"]) == 0:
+    if fraction is None or len(fraction["num"]) + len(fraction["den"]) > _MAX_FRACTION_DIGITS:
+        return answer
+    if int(fraction["den"]) == 0:
         return answer
     value = Fraction(int(fraction["num"]), int(fraction["den"]))
     return str(-value if fraction["sign"] == "-" else value)
 
 
 def _canonical_number(answer: str) -> str:
-    """`42.0` -> `42`, `0.50` -> `0.5`, `+3` -> `3`, `-0` -> `0`."""
+    """`42.0` -> `42`, `0.50` -> `0.5`, `+3` -> `3`, `-0` -> `0`; every digit kept, however many."""
     if not _NUMBER.fullmatch(answer):
         return answer
     value = Decimal(answer)
-    return "0" if value == 0 else format(value.normalize(), "f")
+    return "0" if value == 0 else format(value.normalize(Context(prec=len(answer))), "f")
 
 
 _NORMALIZERS: tuple[Callable[[str], str], ...] = (

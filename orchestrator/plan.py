@@ -3,10 +3,15 @@
 A step is a tool call (`tool` + `args`) or a reasoning step (`prompt`). `${id}` inside any string of
 a step stands for that step's result and makes the step depend on it, as `depends_on` does.
 Edges run from a dependency to its dependent.
+
+Limits: a plan has at most `MAX_PLAN_STEPS` steps; a step's `args` nest at most `MAX_ARGS_DEPTH`
+levels and hold at most `MAX_ARGS_VALUES` values. Step results are data: `substitute` inserts them
+once, literally, so a result that contains `${id}` neither refers to a step nor changes the plan.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from typing import Any, Literal
@@ -17,6 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from orchestrator.errors import PlanError
 
 MAX_PLAN_STEPS = 10_000
+MAX_ARGS_DEPTH = 32
+MAX_ARGS_VALUES = 100_000
+MAX_CYCLE_SHOWN = 8
 STEP_ID = r"^[A-Za-z0-9_][A-Za-z0-9_\-]{0,63}$"
 REFERENCE = re.compile(r"\$\{([A-Za-z0-9_][A-Za-z0-9_\-]{0,63})\}")
 
@@ -42,6 +50,12 @@ class Step(BaseModel):
     @classmethod
     def _one_as_list(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
+
+    @field_validator("args")
+    @classmethod
+    def _bounded(cls, args: dict[str, Any] | list[dict[str, Any]]) -> dict[str, Any] | list[dict[str, Any]]:
+        _check_shape(args)
+        return args
 
     @model_validator(mode="after")
     def _tool_or_prompt(self) -> Step:
@@ -77,17 +91,38 @@ def parse_step(data: Any, where: str = "step") -> Step:
     try:
         return Step.model_validate(data)
     except ValidationError as error:
-        detail = error.errors()[0]
-        field = ".".join(map(str, detail["loc"]))
+        detail = error.errors(include_url=False)[0]
+        field = ".".join(_field_part(part) for part in detail["loc"] if not _is_union_tag(part))
         name = data.get("id") if isinstance(data, dict) else None
-        label = f"step '{name}'" if isinstance(name, str) else where
+        label = f"step {shown(name)}" if isinstance(name, str) else where
         raise PlanError(f"{label}: {field + ': ' if field else ''}{_problem(detail)}") from None
+    except RecursionError:
+        raise PlanError(f"{where}: nested too deeply") from None
+
+
+def shown(step_id: str) -> str:
+    """A step id (or tool name) as a message shows it: quoted, on one line, at most 64 characters."""
+    return repr(_clip(step_id, 64))
 
 
 def _problem(detail: Any) -> str:
     if detail["type"] == "extra_forbidden":
         return f"unknown key (allowed: {', '.join(Step.model_fields)})"
-    return str(detail["msg"]).removeprefix("Value error, ")
+    return _one_line(str(detail["msg"]).removeprefix("Value error, "))
+
+
+def _field_part(part: Any) -> str:
+    text = str(part)
+    return text if _PLAIN_KEY.fullmatch(text) else shown(text)
+
+
+def _is_union_tag(part: Any) -> bool:
+    """pydantic's name of a union member in an error location, e.g. `dict[str,any]`."""
+    return isinstance(part, str) and _UNION_TAG.fullmatch(part) is not None
+
+
+_PLAIN_KEY = re.compile(r"[\w\-\[\]]{1,64}")
+_UNION_TAG = re.compile(r"(?:list|dict)\[.*\]")
 
 
 class Plan:
@@ -100,7 +135,10 @@ class Plan:
     @classmethod
     def of(cls, steps: Iterable[Step | Mapping[str, Any]], tools: Collection[str] | None = None) -> Plan:
         """A plan of all `steps` at once (dependencies may come in any order); `PlanError` if invalid."""
-        parsed = [step if isinstance(step, Step) else parse_step(step, f"step {i + 1}") for i, step in enumerate(steps)]
+        given = list(itertools.islice(steps, MAX_PLAN_STEPS + 1))
+        if len(given) > MAX_PLAN_STEPS:
+            raise PlanError(f"the plan has more than {MAX_PLAN_STEPS} steps")
+        parsed = [step if isinstance(step, Step) else parse_step(step, f"step {i + 1}") for i, step in enumerate(given)]
         plan = cls()
         for step in parsed:
             plan._insert(step, tools)
@@ -111,7 +149,7 @@ class Plan:
     def add(self, step: Step, tools: Collection[str] | None = None) -> None:
         """Add a step whose dependencies are all in the plan already (so no cycle can form)."""
         if step.id in self._steps:
-            raise PlanError(f"step '{step.id}' is defined twice")
+            raise PlanError(f"step {shown(step.id)} is defined twice")
         _check_needs(step, self._steps)
         self._insert(step, tools)
 
@@ -119,13 +157,13 @@ class Plan:
         """Swap in a new definition of an existing step, keeping the plan acyclic."""
         old = self._steps.get(step.id)
         if old is None:
-            raise PlanError(f"cannot replace step '{step.id}': there is no such step")
+            raise PlanError(f"cannot replace step {shown(step.id)}: there is no such step")
         _check_tool(step, tools)
         _check_needs(step, self._steps)
         self._link(step)
         if not nx.is_directed_acyclic_graph(self.graph):
             self._link(old)
-            raise PlanError(f"replacing step '{step.id}' would make a cycle")
+            raise PlanError(f"replacing step {shown(step.id)} would make a cycle")
 
     def __contains__(self, step_id: object) -> bool:
         return step_id in self._steps
@@ -182,12 +220,12 @@ class Plan:
 
     def _insert(self, step: Step, tools: Collection[str] | None) -> None:
         if step.id in self._steps:
-            raise PlanError(f"step '{step.id}' is defined twice")
+            raise PlanError(f"step {shown(step.id)} is defined twice")
         if len(self._steps) >= MAX_PLAN_STEPS:
             raise PlanError(f"the plan has more than {MAX_PLAN_STEPS} steps")
         _check_tool(step, tools)
         if step.id in step.needs():
-            raise PlanError(f"step '{step.id}' depends on itself")
+            raise PlanError(f"step {shown(step.id)} depends on itself")
         self._steps[step.id] = step
         self.graph.add_node(step.id)
         self.graph.add_edges_from((need, step.id) for need in step.needs())
@@ -208,22 +246,48 @@ class Plan:
             cycle = nx.find_cycle(self.graph)
         except nx.NetworkXNoCycle:
             return
-        names = [edge[0] for edge in cycle] + [cycle[0][0]]
-        raise PlanError(f"the plan has a cycle: {' -> '.join(names)}")
+        raise PlanError(f"the plan has a cycle: {_cycle([edge[0] for edge in cycle])}")
+
+
+def _cycle(names: list[str]) -> str:
+    """`a -> b -> a`; a long cycle shows its first and last steps and how many it has."""
+    shown_names = [*names, names[0]]
+    if len(names) > MAX_CYCLE_SHOWN:
+        shown_names = [*names[: MAX_CYCLE_SHOWN - 2], f"... ({len(names)} steps) ...", names[-1], names[0]]
+    return " -> ".join(shown_names)
 
 
 def _check_needs(step: Step, known: Collection[str]) -> None:
     for need in step.needs():
         if need == step.id:
-            raise PlanError(f"step '{step.id}' depends on itself")
+            raise PlanError(f"step {shown(step.id)} depends on itself")
         if need not in known:
-            raise PlanError(f"step '{step.id}' depends on unknown step '{need}'")
+            raise PlanError(f"step {shown(step.id)} depends on unknown step {shown(need)}")
 
 
 def _check_tool(step: Step, tools: Collection[str] | None) -> None:
     if step.tool is not None and tools is not None and step.tool not in tools:
         known = ", ".join(sorted(tools)) or "none"
-        raise PlanError(f"step '{step.id}' uses unknown tool '{step.tool}' (known: {known})")
+        raise PlanError(f"step {shown(step.id)} uses unknown tool {shown(step.tool)} (known: {known})")
+
+
+def _check_shape(args: Any) -> None:
+    """`ValueError` when `args` nest deeper than `MAX_ARGS_DEPTH` or hold more than `MAX_ARGS_VALUES` values.
+
+    Iterative, so deep nesting cannot overflow the stack, and it stops at the limit, so shared
+    sub-structures (aliases) cannot make it walk more.
+    """
+    pending: list[tuple[Any, int]] = [(args, 0)]
+    values = 0
+    while pending:
+        value, depth = pending.pop()
+        values += 1
+        if values > MAX_ARGS_VALUES:
+            raise ValueError(f"more than {MAX_ARGS_VALUES:,} values")
+        if depth > MAX_ARGS_DEPTH:
+            raise ValueError(f"nested deeper than {MAX_ARGS_DEPTH} levels")
+        items = value.values() if isinstance(value, dict) else value if isinstance(value, list | tuple) else ()
+        pending.extend((item, depth + 1) for item in items)
 
 
 def reference(step_id: str) -> str:
@@ -256,3 +320,11 @@ def _strings(value: Any) -> Iterator[str]:
 def _shorten(text: str, limit: int) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _one_line(text: str) -> str:
+    return "".join(char if char.isprintable() else " " for char in text)

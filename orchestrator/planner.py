@@ -9,6 +9,7 @@ the steps accepted so far keep running, and the planner writes only the missing 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -34,28 +35,153 @@ class PlannerConfig(BaseModel):
 
 
 class StepStream:
-    """Finds complete step objects in the growing text of a `{"steps": [...]}` answer."""
+    """Finds complete step objects in the growing text of a `{"steps": [...]}` answer.
+
+    A scanner follows the JSON's nesting as the text arrives, looking at each character once, and only
+    the text of each finished step is parsed: the work is linear in the length of the answer.
+    """
 
     def __init__(self) -> None:
-        self.text = ""
+        self._parts: list[str] = []
         self._emitted = 0
+        self._scanner = _StepsScanner()
 
-    def feed(self, delta: str) -> list[dict[str, Any]]:
+    @property
+    def text(self) -> str:
+        """The answer so far."""
+        if len(self._parts) > 1:
+            self._parts[:] = ["".join(self._parts)]
+        return self._parts[0] if self._parts else ""
+
+    def feed(self, delta: str) -> list[Any]:
         """Steps completed by `delta` (an element is complete once the next one has begun)."""
-        self.text += delta
-        if "}" not in delta and "," not in delta:
-            return []
-        steps = _steps_of(_parse(self.text, partial=True))
-        return self._new(steps[:-1])
+        self._parts.append(delta)
+        steps: list[Any] = []
+        for element in self._scanner.feed(delta):
+            try:
+                steps.append(from_json(element))
+            except ValueError:
+                self._scanner.broken = True
+                break
+        self._emitted += len(steps)
+        return steps
 
-    def close(self) -> list[dict[str, Any]]:
+    def close(self) -> list[Any]:
         """The remaining steps of the finished answer; `PlanError` if it is not a plan."""
-        return self._new(_steps_of(_parse(self.text, partial=False), strict=True))
-
-    def _new(self, steps: list[Any]) -> list[dict[str, Any]]:
+        steps = _steps_of(_parse(self.text), strict=True)
         fresh = steps[self._emitted :]
         self._emitted = max(self._emitted, len(steps))
         return fresh
+
+
+class _StepsScanner:
+    """Cuts the elements of the top-level object's "steps" array out of a JSON text as it arrives.
+
+    It tracks only what it needs: nesting depth, strings (with escapes), the top-level key being
+    written. Anything that cannot begin such an object makes it `broken`: it stops, and the strict
+    parse on close says what is wrong.
+    """
+
+    def __init__(self) -> None:
+        self.broken = False
+        self._depth = 0
+        self._in_string = False
+        self._escaped = False
+        self._closed = False
+        self._string: list[str] = []
+        self._key: str | None = None
+        self._in_steps = False
+        self._seen_steps = False
+        self._element: list[str] | None = None
+        self._finished: str | None = None
+
+    def feed(self, delta: str) -> list[str]:
+        """The text of each element whose successor began in `delta`."""
+        complete: list[str] = []
+        position, begun = 0, 0
+        while position < len(delta) and not self.broken:
+            if self._in_string:
+                position = self._through_string(delta, position)
+                continue
+            token = _TOKEN.search(delta, position)
+            if token is None:
+                break
+            position, char = token.start(), token.group()
+            if self._in_steps and self._depth == 2 and self._element is None and char not in ",]":
+                if self._finished is not None:
+                    complete.append(self._finished)
+                    self._finished = None
+                self._element, begun = [], position
+            if char == "," and self._in_steps and self._depth == 2 and self._element is not None:
+                self._finished = "".join([*self._element, delta[begun:position]])
+                self._element = None
+            self._structure(char)
+            position += 1
+        if self._element is not None:
+            self._element.append(delta[begun:])
+        return complete
+
+    def _through_string(self, delta: str, position: int) -> int:
+        """Past the string text from `position`: to its closing quote, or to the end of `delta`."""
+        if self._escaped:
+            self._escaped = False
+            self._keep(delta[position])
+            return position + 1
+        stop = _STRING_STOP.search(delta, position)
+        end = len(delta) if stop is None else stop.start()
+        self._keep(delta[position:end])
+        if stop is None:
+            return end
+        if stop.group() == "\\":
+            self._keep("\\")
+            self._escaped = True
+        else:
+            self._in_string = False
+        return end + 1
+
+    def _keep(self, text: str) -> None:
+        if self._depth == 1:
+            self._string.append(text)
+
+    def _structure(self, char: str) -> None:
+        if self._depth == 0 and (self._closed or char != "{"):
+            self.broken = True
+        elif char == '"':
+            self._in_string, self._string = True, []
+        elif char in "{[":
+            self._open(char)
+        elif char in "}]":
+            self._close(char)
+        elif char == ":" and self._depth == 1:
+            self._key = _decoded("".join(self._string))
+        elif char == "," and self._depth == 1:
+            self._key = None
+
+    def _open(self, char: str) -> None:
+        if self._depth == 1 and char == "[" and self._key == "steps":
+            self.broken = self._seen_steps
+            self._in_steps = self._seen_steps = True
+        self._depth += 1
+
+    def _close(self, char: str) -> None:
+        self._depth -= 1
+        if self._depth == 1 and self._in_steps:
+            self.broken = char != "]"
+            self._in_steps, self._element = False, None
+        self._closed = self._depth == 0
+
+
+_TOKEN = re.compile(r"[^ \t\r\n]")
+_STRING_STOP = re.compile(r'["\\]')
+
+
+def _decoded(raw: str) -> str | None:
+    """A JSON string's value from the text between its quotes; None if it is not valid."""
+    try:
+        value = from_json(f'"{raw}"')
+    except ValueError:
+        return None
+    return value if isinstance(value, str) else None
 
 
 class Planner:
@@ -104,7 +230,7 @@ class Planner:
         params = SamplingParams(self.config.max_tokens, self.config.temperature, json_schema=schema)
         return CompletionRequest(prompt, params)
 
-    def _accept(self, data: dict[str, Any], accepted: Plan) -> Step | None:
+    def _accept(self, data: Any, accepted: Plan) -> Step | None:
         """The step, checked against the accepted ones; None for an accepted step written again unchanged."""
         step = parse_step(data, f"step {len(accepted) + 1}")
         if step.id in accepted and accepted[step.id] == step:
@@ -123,13 +249,11 @@ def _check_finished(final: Completion | None, usage: UsageReport) -> None:
         raise PlanError("the plan was cut off at planner.max_tokens")
 
 
-def _parse(text: str, partial: bool) -> Any:
+def _parse(text: str) -> Any:
     try:
-        return from_json(text, allow_partial=partial)
+        return from_json(text)
     except ValueError as error:
-        if partial:
-            return {}
-        raise PlanError(f"the plan is not valid JSON ({error})") from None
+        raise PlanError(f"the plan is not valid JSON ({_shorten(str(error))})") from None
 
 
 def _steps_of(document: Any, strict: bool = False) -> list[Any]:
@@ -139,3 +263,8 @@ def _steps_of(document: Any, strict: bool = False) -> list[Any]:
     if strict:
         raise PlanError('the plan must be a JSON object {"steps": [...]}')
     return []
+
+
+def _shorten(text: str, limit: int = 120) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -26,6 +28,10 @@ from orchestrator.stopping import ConsConfig, StopConfig
 from tools.config import ToolsConfig
 
 MAX_TASK_FILE_BYTES = 1_000_000
+MAX_YAML_DEPTH = 64
+MAX_YAML_VALUES = 100_000
+MAX_NUMBER_CHARS = 100
+MAX_SEED = 2**31 - 1
 
 DEFAULT_PROMPT = (
     "Solve the following problem. Think step by step, then give the final answer "
@@ -48,7 +54,7 @@ class Strategy(BaseModel):
     max_tokens: int = Field(2048, ge=1, le=1_000_000)
     temperature: float = Field(0.7, ge=0.0, le=2.0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)
-    seed: int | None = None
+    seed: int | None = Field(None, ge=0, le=MAX_SEED)
     prompt: str = Field(DEFAULT_PROMPT, min_length=1)
     stop: StopConfig = ConsConfig()
     prune: PruneConfig | None = None
@@ -143,9 +149,14 @@ class TaskSpec(BaseModel):
 
 
 def load_task(path: str | Path) -> TaskSpec:
-    """Read and validate a task file; every problem raises `TaskFileError` with one clear line."""
-    name = str(path)
-    data = _parse_yaml(name, _read_text(Path(path)))
+    """Read and validate a task file; every problem raises `TaskFileError` with one clear line.
+
+    The file is read only when it is a regular file of at most `MAX_TASK_FILE_BYTES`, and its YAML may
+    nest at most `MAX_YAML_DEPTH` levels and hold at most `MAX_YAML_VALUES` values once its aliases
+    are expanded (so an alias bomb is refused before anything walks it).
+    """
+    name = str(path) if str(path).isprintable() else repr(str(path))
+    data = _parse_yaml(name, _read_text(name, Path(path)))
     return parse_task(data, source=name)
 
 
@@ -159,46 +170,181 @@ def parse_task(data: Any, source: str = "<task>") -> TaskSpec:
         return TaskSpec.model_validate(data)
     except ValidationError as error:
         raise _task_error(source, error) from None
+    except RecursionError:
+        raise TaskFileError(source, "the task nests too deeply") from None
 
 
-def _read_text(path: Path) -> str:
-    name = str(path)
-    if not path.exists():
-        raise TaskFileError(name, "no such file")
-    if not path.is_file():
-        raise TaskFileError(name, "not a regular file")
-    if path.stat().st_size > MAX_TASK_FILE_BYTES:
-        raise TaskFileError(name, f"the file is larger than {MAX_TASK_FILE_BYTES:,} bytes")
+def _read_text(name: str, path: Path) -> str:
+    """The file's text, read without blocking (a FIFO) and never more than the size limit."""
     try:
-        return path.read_bytes().decode("utf-8")
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise TaskFileError(name, "no such file") from None
+    except IsADirectoryError:
+        raise TaskFileError(name, "not a regular file (a directory)") from None
+    except (OSError, ValueError) as error:
+        raise TaskFileError(name, f"cannot read: {_os_problem(error)}") from None
+    try:
+        return _decode(name, _read_bounded(name, descriptor))
+    finally:
+        os.close(descriptor)
+
+
+def _read_bounded(name: str, descriptor: int) -> bytes:
+    """At most `MAX_TASK_FILE_BYTES` of a regular file (one byte more tells that it grew past them)."""
+    try:
+        status = os.fstat(descriptor)
+        if not stat.S_ISREG(status.st_mode):
+            what = " (a directory)" if stat.S_ISDIR(status.st_mode) else ""
+            raise TaskFileError(name, f"not a regular file{what}")
+        if status.st_size > MAX_TASK_FILE_BYTES:
+            data = b""
+        else:
+            with open(descriptor, "rb", closefd=False) as file:
+                data = file.read(MAX_TASK_FILE_BYTES + 1)
+    except OSError as error:
+        raise TaskFileError(name, f"cannot read: {_os_problem(error)}") from None
+    if status.st_size > MAX_TASK_FILE_BYTES or len(data) > MAX_TASK_FILE_BYTES:
+        raise TaskFileError(name, f"the file is larger than {MAX_TASK_FILE_BYTES:,} bytes")
+    return data
+
+
+def _decode(name: str, data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise TaskFileError(name, f"not UTF-8 text (byte {error.start})") from None
-    except OSError as error:
-        raise TaskFileError(name, f"cannot read: {error.strerror}") from None
+
+
+def _os_problem(error: Exception) -> str:
+    return getattr(error, "strerror", None) or str(error)
+
+
+class _Refused(yaml.MarkedYAMLError):
+    """Valid YAML this loader will not build: nested too deeply, too large once aliases expand, ..."""
+
+
+class _TaskLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with limits: nesting depth, values after alias expansion, number length.
+
+    It also refuses recursive aliases and duplicate keys, and turns a scalar that its tag cannot read
+    (`!!int x`, a date like 2020-13-45) into a YAML error with its position.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._values = 0
+        self._sizes: dict[int, int] = {}
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        mark = self.peek_event().start_mark
+        if self.check_event(yaml.AliasEvent):
+            return self._alias(parent, index, mark)
+        if self._depth >= MAX_YAML_DEPTH:
+            raise _Refused(problem=f"the YAML nests deeper than {MAX_YAML_DEPTH} levels", problem_mark=mark)
+        self._depth += 1
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+        self._sizes[id(node)] = 1 + sum(self._sizes[id(child)] for child in _children(node))
+        self._count(1, mark)
+        _check_unique_keys(node)
+        return node
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        if isinstance(node, yaml.ScalarNode) and node.tag in _NUMBER_TAGS and len(node.value) > MAX_NUMBER_CHARS:
+            problem = f"a number longer than {MAX_NUMBER_CHARS} characters"
+            raise _Refused(problem=problem, problem_mark=node.start_mark)
+        try:
+            return super().construct_object(node, deep)
+        except (ArithmeticError, LookupError, TypeError, ValueError) as error:
+            raise yaml.constructor.ConstructorError(None, None, _unreadable(node, error), node.start_mark) from None
+
+    def _alias(self, parent: yaml.Node | None, index: Any, mark: yaml.Mark) -> yaml.Node:
+        node = super().compose_node(parent, index)
+        size = self._sizes.get(id(node))
+        if size is None:
+            raise _Refused(problem="a YAML alias refers to the node that contains it", problem_mark=mark)
+        self._count(size, mark)
+        return node
+
+    def _count(self, values: int, mark: yaml.Mark) -> None:
+        self._values += values
+        if self._values > MAX_YAML_VALUES:
+            problem = f"the YAML has more than {MAX_YAML_VALUES:,} values once its aliases are expanded"
+            raise _Refused(problem=problem, problem_mark=mark)
+
+
+_NUMBER_TAGS = frozenset({"tag:yaml.org,2002:int", "tag:yaml.org,2002:float"})
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [child for pair in node.value for child in pair]
+    return []
+
+
+def _check_unique_keys(node: yaml.Node) -> None:
+    if not isinstance(node, yaml.MappingNode):
+        return
+    seen: set[tuple[str, str]] = set()
+    for key, _ in node.value:
+        if not isinstance(key, yaml.ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
+            continue
+        if (key.tag, key.value) in seen:
+            raise _Refused(problem=f"duplicate key {_shorten(repr(key.value))}", problem_mark=key.start_mark)
+        seen.add((key.tag, key.value))
+
+
+def _unreadable(node: yaml.Node, error: Exception) -> str:
+    kind = str(node.tag).rpartition(":")[2] or "value"
+    if isinstance(node, yaml.ScalarNode):
+        return f"{_shorten(repr(node.value))} is not a valid {kind}"
+    return f"cannot read this {kind}: {_shorten(str(error))}"
 
 
 def _parse_yaml(name: str, text: str) -> Any:
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_TaskLoader)  # a SafeLoader, with limits
+    except _Refused as error:
+        raise TaskFileError(name, f"{error.problem}{_yaml_position(error)}") from None
     except yaml.YAMLError as error:
         raise TaskFileError(name, f"not valid YAML{_yaml_position(error)}: {_yaml_problem(error)}") from None
+    except RecursionError:
+        raise TaskFileError(name, "the YAML nests too deeply") from None
 
 
 def _yaml_position(error: yaml.YAMLError) -> str:
     mark = getattr(error, "problem_mark", None)
-    return f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+    if mark is not None:
+        return f" (line {mark.line + 1}, column {mark.column + 1})"
+    position = getattr(error, "position", None)
+    return f" (character {position + 1})" if isinstance(position, int) else ""
 
 
 def _yaml_problem(error: yaml.YAMLError) -> str:
-    return str(getattr(error, "problem", None) or error).splitlines()[0]
+    return _one_line(str(getattr(error, "problem", None) or error).splitlines()[0])
 
 
 def _task_error(source: str, error: ValidationError) -> TaskFileError:
-    first = error.errors()[0]
-    field = ".".join(str(part) for part in _field_path(first)) or None
+    first = error.errors(include_url=False)[0]
+    field = ".".join(_field_part(part) for part in _field_path(first)) or None
     more = error.error_count() - 1
     suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
-    return TaskFileError(source, _describe(first) + suffix, field)
+    return TaskFileError(source, _one_line(_describe(first)) + suffix, field)
+
+
+def _field_part(part: Any) -> str:
+    """A key as the message shows it: as written when plain, else quoted and shortened."""
+    text = str(part)
+    return text if _PLAIN_KEY.fullmatch(text) else _shorten(repr(text), 40)
+
+
+_PLAIN_KEY = re.compile(r"[\w\-\[\]]{1,64}")
 
 
 def _describe(detail: Any) -> str:
@@ -208,7 +354,7 @@ def _describe(detail: Any) -> str:
         return "required key is missing"
     message = detail["msg"].removeprefix("Value error, ")
     given = detail.get("input")
-    shown = repr(given) if isinstance(given, str | int | float | bool) else _kind(given)
+    shown = _shown(given)
     if detail["type"].startswith("union_tag") or shown in message or isinstance(given, list | dict):
         return message
     return f"{message} (got {_shorten(shown)})"
@@ -270,9 +416,24 @@ def _is_model(annotation: Any) -> bool:
     return isinstance(annotation, type) and issubclass(annotation, BaseModel)
 
 
+def _shown(value: Any) -> str:
+    """A scalar as the message shows it; an integer too long to print is described."""
+    if isinstance(value, int) and value.bit_length() > _MAX_SHOWN_BITS:
+        return "a very large number"
+    return repr(value) if isinstance(value, str | int | float | bool) else _kind(value)
+
+
+_MAX_SHOWN_BITS = 10_000
+
+
 def _kind(value: Any) -> str:
     return {list: "a list", str: "a string", dict: "a mapping"}.get(type(value), type(value).__name__)
 
 
 def _shorten(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _one_line(text: str) -> str:
+    """`text` on one line: line breaks and other control characters become spaces."""
+    return "".join(char if char.isprintable() else " " for char in text)
