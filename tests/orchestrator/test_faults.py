@@ -327,7 +327,9 @@ async def test_a_restart_mid_run_keeps_finished_threads_and_retries_the_waiting_
     kept = {thread.request_id: thread for thread in result.threads}
     assert all(kept[thread.request_id] == thread for thread in before)  # finished before the crash: unchanged
     done, failed = of(result, ThreadStatus.DONE), of(result, ThreadStatus.FAILED)
-    assert len(done) == finished_before + finished_after and len(done) + len(failed) == 8, [(t.index, t.status.value, t.tokens, t.error) for t in result.threads]
+    assert len(done) == finished_before + finished_after and len(done) + len(failed) == 8, [
+        (t.index, t.status.value, t.tokens, t.error) for t in result.threads
+    ]
     assert failed and finished_after >= 1 and result.backend.stats["retries"] >= 1
     assert all(thread.error and "ended before the request finished" in thread.error for thread in failed)
     assert result.answer == "24"

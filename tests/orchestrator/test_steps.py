@@ -101,7 +101,9 @@ class ThreadsFail(SimBackend):
 
 async def test_a_reasoning_step_whose_threads_all_fail_raises_run_error() -> None:
     orchestrator, usage = Orchestrator(ThreadsFail(SimConfig(time_scale=0))), UsageReport()
-    failing = StepRunner(orchestrator.tools, Strategy(threads=2), lambda each, _, __: orchestrator.sampler(each, usage=usage))
+    failing = StepRunner(
+        orchestrator.tools, Strategy(threads=2), lambda each, _, __: orchestrator.sampler(each, usage=usage)
+    )
     with pytest.raises(RunError, match="^all 2 threads failed; first error: connection reset by peer$"):
         await failing(Step(id="r", prompt="q"), {})
 

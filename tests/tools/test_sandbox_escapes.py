@@ -103,7 +103,9 @@ async def test_starting_a_process_is_refused_at_the_first_attempt(name: str) -> 
 
 
 async def test_a_thread_bomb_hits_the_sandbox_limits() -> None:
-    code = "import threading, time\nwhile True:\n    threading.Thread(target=time.sleep, args=(60,), daemon=True).start()"
+    code = (
+        "import threading, time\nwhile True:\n    threading.Thread(target=time.sleep, args=(60,), daemon=True).start()"
+    )
     message = await failure(code, memory_mb=200, max_processes=30, timeout_s=5)
     assert message == (
         "python: RuntimeError: can't start new thread (the sandbox allows at most 30 threads and processes, "
