@@ -5,20 +5,9 @@ import time
 from pathlib import Path
 
 import pytest
+from python_tool import failure, run
 
-from tools import PythonArgs, PythonRunner, PythonSettings, ToolError, default_registry
-
-
-async def run(code: str, **settings: object) -> str:
-    return await PythonRunner(PythonSettings(**settings)).call(PythonArgs(code=code))  # type: ignore[arg-type]
-
-
-async def failure(code: str, **settings: object) -> str:
-    with pytest.raises(ToolError) as caught:
-        await run(code, **settings)
-    message = str(caught.value)
-    assert message.startswith("python: ") and "\n" not in message
-    return message
+from tools import PythonArgs, PythonRunner, PythonSettings, default_registry
 
 
 async def test_returns_what_the_code_prints() -> None:

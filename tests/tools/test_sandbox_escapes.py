@@ -19,25 +19,13 @@ import uuid
 from pathlib import Path
 
 import pytest
+from python_tool import failure, run
 
-from tools import PythonArgs, PythonRunner, PythonSettings, ToolError
 from tools.sandbox import _namespace_prefix
 
 PREAMBLE = Path(__file__).parents[2] / "tools" / "_preamble.py"
 MODES = pytest.mark.parametrize("namespaces", [True, False], ids=["namespaces", "hook-only"])
 WRITE_BLOCKED = "python: PermissionError: writing outside the sandbox directory is blocked"
-
-
-async def run(code: str, **settings: object) -> str:
-    return await PythonRunner(PythonSettings(**settings)).call(PythonArgs(code=code))  # type: ignore[arg-type]
-
-
-async def failure(code: str, **settings: object) -> str:
-    with pytest.raises(ToolError) as caught:
-        await run(code, **settings)
-    message = str(caught.value)
-    assert message.startswith("python: ") and "\n" not in message
-    return message
 
 
 # Sockets
