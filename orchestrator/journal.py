@@ -36,7 +36,7 @@ from orchestrator.events import (
     ThreadFinished,
 )
 from orchestrator.plan import Step
-from orchestrator.redaction import MASK, secret_values
+from orchestrator.redaction import redact, secret_values
 from orchestrator.result import RunResult
 from orchestrator.sampling import StepOutcome
 from orchestrator.spec import TaskSpec
@@ -129,9 +129,7 @@ class Journal:
         self._stream.close()
 
     def _redact(self, text: str) -> str:
-        for value in self._secrets:
-            text = text.replace(value, MASK)
-        return text
+        return redact(text, self._secrets)
 
 
 def outcome_record(outcome: StepOutcome) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 
 _SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?)$|^AUTH", re.IGNORECASE)
 _SHORTEST = 8
@@ -16,9 +17,8 @@ def secret_values() -> list[str]:
     return sorted(values, key=len, reverse=True)
 
 
-def redact(text: str) -> str:
-    """`text` with every secret from the environment replaced by `***`."""
-    for value in secret_values():
-        if value in text:
-            text = text.replace(value, MASK)
+def redact(text: str, secrets: Sequence[str] | None = None) -> str:
+    """`text` with every secret (by default: from the environment, read now) replaced by `***`."""
+    for value in secret_values() if secrets is None else secrets:
+        text = text.replace(value, MASK)
     return text

@@ -23,6 +23,7 @@ from orchestrator.plan import Step
 from orchestrator.result import REUSABLE, ReasoningReport, ReuseReport, StepReport, StepStatus, ThreadReport
 from orchestrator.sampling import StepOutcome
 from orchestrator.spec import TaskSpec, parse_task
+from orchestrator.threads import usage_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,11 +141,8 @@ class _Reader:
                 self._finished(StepReport.model_validate(record["report"]))
 
     def _thread(self, thread: ThreadReport) -> None:
-        usage = Usage(thread.prompt_tokens, thread.tokens, thread.cached_tokens, thread.reasoning_tokens)
-        self.reuse.spent, self.reuse.spent_requests = (
-            self.reuse.spent + usage,
-            self.reuse.spent_requests + thread.requests,
-        )
+        self.reuse.spent += usage_of(thread)
+        self.reuse.spent_requests += thread.requests
         key = self.keys.get(thread.step or "")
         if key is None:
             return
