@@ -28,6 +28,7 @@ from functools import lru_cache
 from judges.base import TracePair
 from judges.equivalence import canonical_answer
 from judges.similarity import jaccard, word_ngrams
+from judges.stated import latest_result
 from judges.truncation import REASONING_WORDS, Truncation
 
 FEATURE_NAMES: tuple[str, ...] = (
@@ -64,9 +65,6 @@ held out for the benchmark. One data set of short traces: refit on traces like y
 
 _BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{(?P<x>(?:[^{}]|\{[^{}]*\})*)\}")
 _PHRASE = re.compile(r"\banswer\s*(?:is\b|:)\s*:?\s*(?P<x>[^\n]*?)\s*(?:\.(?=\s|$)|\n|$)", re.IGNORECASE)
-_RESULT = re.compile(
-    r"(?:\b(?:is|are|equals|gives|get)\s+|=\s*)(?P<x>'[^'\n]{1,40}'|\"[^\"\n]{1,40}\"|[-+]?\d+(?:,\d{3})*(?:\.\d+)?(?:/\d+)?)"
-)
 _INTERMEDIATE = re.compile(r"'([^'\s]{1,12})'|\"([^\"\s]{1,12})\"|(?<![\w.])([-+]?\d+(?:\.\d+)?)")
 _LETTERS = re.compile(r"[^\W\d_]+")
 
@@ -130,7 +128,7 @@ def _profile(text: str) -> _Profile:
         ngrams=word_ngrams(text),
         intermediates=tuple(next(filter(None, match.groups())).lower() for match in _INTERMEDIATE.finditer(text)),
         answer=_last(text, _BOXED) or _last(text, _PHRASE),
-        result=_last(text, _RESULT),
+        result=latest_result(text),
         density=reasoning / words if words else 0.0,
     )
 

@@ -9,6 +9,12 @@ the same answer. Until then members run to the end, so a cluster's answer rests 
 (the paper lets K2 members of the largest cluster finish; `confirm` is that number, applied to every
 cluster as it forms). A pruned thread votes for its cluster's answer, so the largest cluster carries
 the vote; when every cluster is a singleton nothing is pruned and the vote is plain sampling.
+
+Answer anchoring (`anchor` = n > 0, our addition) goes on watching a thread after it is placed: the
+moment its latest stated result (`judges.stated`: `is 'yajo'`, `= 42`) is equivalent to an answer that
+n finished threads gave, the thread has said what it will vote for; it is aborted there and votes
+for that answer. Where a judge cannot tell partial traces apart early (traces that differ only in their last
+step), this still saves each agreeing thread's tail: its restatement of an answer already counted.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from typing import Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from judges.base import Judge
+from judges.equivalence import canonical_answer
+from judges.stated import ResultTracker
 from judges.truncation import Truncation
 from orchestrator.aggregate import majority_vote, normalize_answer
 from orchestrator.backends.base import TextChunk
@@ -136,37 +144,84 @@ def _mean(values: Sequence[float]) -> float:
     return sum(values) / len(values)
 
 
-class DeepPruneMonitor:
-    """Judges each thread once its partial trace is long enough; aborts the redundant ones."""
+class AnswerTally:
+    """The answers finished threads gave, up to equivalence (`judges.canonical_answer`)."""
 
-    def __init__(self, clustering: OnlineClustering, truncation: Truncation) -> None:
+    def __init__(self) -> None:
+        self._counts: dict[str, int] = {}
+        self._spelling: dict[str, str] = {}
+
+    def add(self, answer: str) -> None:
+        key = canonical_answer(answer)
+        self._counts[key] = self._counts.get(key, 0) + 1
+        self._spelling.setdefault(key, answer)
+
+    def given(self, result: str, times: int) -> str | None:
+        """The answer equivalent to `result`, as first written, if at least `times` threads gave it."""
+        key = canonical_answer(result)
+        return self._spelling[key] if self._counts.get(key, 0) >= times else None
+
+
+class DeepPruneMonitor:
+    """Judges each thread once its partial trace is long enough; aborts the redundant ones, and with
+    `anchor` > 0 also each thread whose stated result is an answer `anchor` finished threads gave."""
+
+    def __init__(self, clustering: OnlineClustering, truncation: Truncation, *, anchor: int = 0) -> None:
         self.clustering = clustering
         self.truncation = truncation
+        self.anchor = anchor
         self._placed: dict[int, Cluster] = {}
+        self._tally = AnswerTally()
+        self._trackers: dict[int, ResultTracker] = {}
+        self._anchored: dict[int, str] = {}
 
     async def review(self, index: int, text: str, chunk: TextChunk) -> bool:
+        if await self._redundant(index, text):
+            return True
+        return self.anchor > 0 and self._anchored_answer(index, text)
+
+    async def _redundant(self, index: int, text: str) -> bool:
         if index in self._placed or not self.truncation.ready(text):
             return False
         placement = await self.clustering.place(index, self.truncation.cut(text))
         self._placed[index] = placement.cluster
         return placement.redundant
 
+    def _anchored_answer(self, index: int, text: str) -> bool:
+        result = self._trackers.setdefault(index, ResultTracker()).update(text)
+        answer = self._tally.given(result, self.anchor) if result is not None else None
+        if answer is not None:
+            self._anchored[index] = answer
+        return answer is not None
+
     def ended(self, report: ThreadReport) -> None:
+        self._trackers.pop(report.index, None)
+        if report.status is ThreadStatus.DONE and report.answer is not None:
+            self._tally.add(report.answer)
         cluster = self._placed.get(report.index)
         if cluster is not None and report.answered:
             cluster.answers[report.index] = report.answer
+        elif cluster is not None and report.index in self._anchored:
+            cluster.answers[report.index] = self._anchored[report.index]
 
     def ballot(self, report: ThreadReport) -> Ballot | None:
         if report.answered:
             return Ballot(report.answer)
+        if report.status is not ThreadStatus.PRUNED:
+            return None
+        if report.index in self._anchored:
+            return Ballot(self._anchored[report.index])
         cluster = self._placed.get(report.index)
-        if report.status is ThreadStatus.PRUNED and cluster is not None and cluster.answers:
-            return Ballot(cluster.answer)
-        return None
+        return Ballot(cluster.answer) if cluster is not None and cluster.answers else None
 
     @property
     def clusters(self) -> list[Cluster]:
         return self.clustering.clusters
+
+    @property
+    def anchored(self) -> dict[int, str]:
+        """Threads stopped by answer anchoring, and the answer each votes for."""
+        return dict(self._anchored)
 
 
 # --- configuration (`strategy.prune` in a task file) ---------------------------------------------
@@ -183,4 +238,5 @@ class PruneConfig(BaseModel):
     max_clusters: int = Field(32, ge=1, le=4096)
     compare: int = Field(3, ge=1, le=4096)
     confirm: int = Field(2, ge=0, le=4096)
+    anchor: int = Field(0, ge=0, le=4096)
     template: str | None = None

@@ -47,7 +47,7 @@ def build_monitor(strategy: Strategy, backend: Backend, judge: Judge | None = No
             confirm=prune.confirm,
             seed=strategy.seed or 0,
         )
-        monitors.append(DeepPruneMonitor(clustering, prune.truncation))
+        monitors.append(DeepPruneMonitor(clustering, prune.truncation, anchor=prune.anchor))
     return monitors[0] if len(monitors) == 1 else Monitors(monitors) if monitors else NoPruning()
 
 

@@ -35,11 +35,15 @@ PRESETS: dict[str, dict[str, Any]] = {
     "deepconf": {"stop": {"rule": "deepconf", "warmup": 16, "percentile": 90, "group_tokens": 2048}},
     "deepprune": {
         "stop": {"rule": "adaptive", "threshold": 0.97, "window": 1},
-        "prune": {"judge": "features", "truncation": {"mode": "words", "limit": 8}, "confirm": 3},
+        "prune": {"judge": "features", "truncation": {"mode": "words", "limit": 8}, "confirm": 3, "anchor": 1},
     },
     "deepprune-lean": {
         "stop": {"rule": "adaptive", "threshold": 0.95, "window": 1},
-        "prune": {"judge": "features", "truncation": {"mode": "words", "limit": 8}, "confirm": 2},
+        "prune": {"judge": "features", "truncation": {"mode": "words", "limit": 8}, "confirm": 2, "anchor": 1},
+    },
+    "deepprune-cluster": {
+        "stop": {"rule": "adaptive", "threshold": 0.97, "window": 1},
+        "prune": {"judge": "features", "truncation": {"mode": "words", "limit": 8}, "confirm": 3},
     },
 }
 """Strategy name -> `strategy:` fields (a task file could say the same)."""

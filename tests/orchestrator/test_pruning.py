@@ -85,3 +85,53 @@ async def test_monitor_judges_once_when_ready_and_pruned_threads_vote_with_their
     assert not await monitor.review(1, "x z w v", chunk), "judged once"
     assert monitor.ballot(report(1, ThreadStatus.PRUNED)).answer == "42"
     assert monitor.ballot(report(2, ThreadStatus.ABORTED)) is None
+
+
+def anchoring(anchor: int) -> DeepPruneMonitor:
+    """A monitor whose clustering never prunes (every trace its own cluster), with answer anchoring."""
+    return DeepPruneMonitor(
+        OnlineClustering(FirstWordJudge(), tau=1.0, max_clusters=4096), Truncation(mode="words", limit=1), anchor=anchor
+    )
+
+
+STATED = "a: the letters are 'a', 'k'. Joined it is 'a k'. So"
+
+
+async def test_a_thread_stating_an_answer_finished_threads_gave_is_stopped_and_votes_it() -> None:
+    monitor, chunk = anchoring(1), TextChunk("", 1)
+    assert not await monitor.review(0, STATED, chunk), "no thread has finished: keep generating"
+    monitor.ended(report(0, ThreadStatus.DONE, "ak"))
+    assert not await monitor.review(1, STATED.split(" Joined")[0] + " So", chunk), "'k' is not an answer given"
+    assert await monitor.review(1, STATED, chunk), "'a k' is the answer 'ak'"
+    monitor.ended(report(1, ThreadStatus.PRUNED))
+    assert monitor.ballot(report(1, ThreadStatus.PRUNED)).answer == "ak"
+    assert monitor.anchored == {1: "ak"}
+
+
+async def test_anchoring_waits_for_as_many_finished_threads_as_it_asks() -> None:
+    monitor, chunk = anchoring(2), TextChunk("", 1)
+    monitor.ended(report(0, ThreadStatus.DONE, "ak"))
+    monitor.ended(report(1, ThreadStatus.PRUNED))
+    monitor.ended(report(2, ThreadStatus.ABORTED))
+    assert not await monitor.review(3, STATED, chunk), (
+        "one finished thread gave 'ak'; pruned and aborted ones do not count"
+    )
+    monitor.ended(report(4, ThreadStatus.DONE, "AK"))
+    assert await monitor.review(3, STATED, chunk)
+
+
+async def test_anchoring_is_off_by_default() -> None:
+    monitor = DeepPruneMonitor(OnlineClustering(FirstWordJudge(), tau=1.0), Truncation(mode="words", limit=1))
+    monitor.ended(report(0, ThreadStatus.DONE, "ak"))
+    assert not await monitor.review(1, STATED, TextChunk("", 1))
+
+
+async def test_anchored_threads_count_towards_their_clusters_answer() -> None:
+    clustering = OnlineClustering(FirstWordJudge(), confirm=2)
+    monitor, chunk = DeepPruneMonitor(clustering, Truncation(mode="words", limit=1), anchor=1), TextChunk("", 1)
+    assert not await monitor.review(0, "a b", chunk)
+    monitor.ended(report(0, ThreadStatus.DONE, "ak"))
+    assert await monitor.review(1, "a " + STATED, chunk), "placed with thread 0, then anchored"
+    monitor.ended(report(1, ThreadStatus.PRUNED))
+    assert clustering.clusters[0].confirmed(2), "a finished member and an anchored one agree"
+    assert await monitor.review(2, "a c d", chunk), "so the cluster now prunes newcomers"

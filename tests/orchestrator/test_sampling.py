@@ -76,6 +76,22 @@ async def test_deepprune_aborts_redundant_threads_mid_stream() -> None:
     assert result.usage.completion_tokens == sum(thread.tokens for thread in result.threads)
 
 
+async def test_answer_anchoring_stops_each_thread_once_it_states_a_finished_answer() -> None:
+    replay = backend(*[RIGHT] * 6)
+    prune = {"tau": 1.0, "max_clusters": 4096, "anchor": 1}
+    result = await run(replay, stop={"rule": "adaptive", "window": 1}, prune=prune)
+    anchored = [thread for thread in result.threads if thread.status is ThreadStatus.PRUNED]
+    stated = len(RIGHT.split(" The answer")[0].split())
+    assert result.answer == "akle" and result.votes == {"akle": 4}, "four unanimous votes settle adaptive"
+    assert (
+        result.count(ThreadStatus.DONE) == 1
+        and len(anchored) == 3
+        and all(stated <= len(t.text.split()) < len(RIGHT.split()) for t in anchored)
+    )
+    assert replay.stats()["aborted"] == len(anchored)
+    assert replay.stats()["generated_tokens"] == sum(thread.tokens for thread in result.threads)
+
+
 async def test_deepprune_answer_does_not_depend_on_sample_order() -> None:
     texts = [RIGHT] * 7 + [WRONG] * 3
     prune = {"truncation": {"mode": "words", "limit": 8}}

@@ -98,8 +98,10 @@ async def test_a_thread_bomb_hits_the_sandbox_limits() -> None:
     # Contained either way: most machines refuse the thread; on some a thread start stalls at the limit
     # (seen in a fresh virtualenv under namespaces), and the wall-clock limit then ends it.
     assert message in (
-        "python: RuntimeError: can't start new thread (the sandbox allows at most 30 threads and processes, "
-        "200 MB of memory)",
+        (
+            "python: RuntimeError: can't start new thread (the sandbox allows at most 30 threads and processes, "
+            "200 MB of memory)"
+        ),
         "python: timed out after 5 s",
     )
 
