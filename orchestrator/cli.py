@@ -162,7 +162,9 @@ app.add_typer(bench, name="bench")
 @bench.command("prune")
 def bench_prune(
     traces: Annotated[Path, typer.Option(help="Recorded traces (JSONL: ESC format or orchestrate's own).")],
-    strategy: Annotated[str, typer.Option(help="cons, esc, adaptive, deepconf, deepprune or deepprune-lean.")],
+    strategy: Annotated[
+        str, typer.Option(help="cons, esc, adaptive, deepconf, deepprune, deepprune-lean or deepprune-cluster.")
+    ],
     out: Annotated[Path, typer.Option(help="One JSON line per problem, written as each finishes.")],
     order_seed: Annotated[
         int | None, typer.Option(help="Shuffle each problem's samples with this seed (default: file order).")

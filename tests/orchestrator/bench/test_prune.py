@@ -70,3 +70,11 @@ def test_esc_matches_the_published_saving_on_the_esc_traces(tmp_path: Path) -> N
     assert sum(line["correct"] for line in lines) / 500 == pytest.approx(0.816, abs=0.004)
     assert 1 - sum(line["tokens"] for line in lines) / 731_570 == pytest.approx(0.764, abs=0.01)
     assert sum(line["started"] for line in lines) / 500 == pytest.approx(9.5, abs=0.2)
+
+
+@pytest.mark.skipif(not ESC.exists(), reason="../shared/data is not present")
+def test_deepprune_meets_the_target_on_the_esc_traces(tmp_path: Path) -> None:
+    _, _, lines = bench(ESC, "deepprune", tmp_path / "deepprune.jsonl")
+    assert sum(line["correct"] for line in lines) / 500 >= 0.816
+    assert 1 - sum(line["tokens"] for line in lines) / 731_570 >= 0.85
+    assert sum(line["pruned"] for line in lines) > 0
