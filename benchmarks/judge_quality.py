@@ -51,6 +51,7 @@ from judges import (
     NGramJudge,
     Truncation,
     answers_equivalent,
+    latest_result,
     pair_features,
 )
 from judges.features import FEATURE_NAMES, logistic
@@ -256,6 +257,19 @@ def evaluate(test: Sequence[Pair], feature: FeatureJudge) -> tuple[list[Row], fl
     return rows, len(test) * (len(CUTS) + 1) / feature_s
 
 
+def stated_agreement(problems: Sequence[Sequence[str]]) -> tuple[int, int]:
+    """Over every sample that states a result before "answer is" and has a final answer: how many of
+    those last stated results equal the final answer (`answers_equivalent`), and how many there are."""
+    agree = total = 0
+    for sample in (sample for samples in problems for sample in samples):
+        head, found, _ = sample.rpartition("answer is")
+        result, answer = latest_result(head) if found else None, extract_answer(sample)
+        if result is not None and answer is not None:
+            total += 1
+            agree += answers_equivalent(result, answer)
+    return agree, total
+
+
 def print_table(rows: Sequence[Row]) -> None:
     header = f"{'judge':<18}{'traces':<20}{'pairs':>7}{'diff':>6}{'words':>7}{'whole':>7}{'AUROC':>8}{'TNR@0.2':>9}"
     print(header)
@@ -289,7 +303,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print("words: mean words per cut trace; whole: share of traces the cut left whole.\n")
     print_table(rows)
-    print(f"\nFeatureJudge: {rate:,.0f} pairs/s (pure Python, one core, per-trace cache cold at start).\n")
+    print(f"\nFeatureJudge: {rate:,.0f} pairs/s (pure Python, one core, per-trace cache cold at start).")
+    agree, total = stated_agreement(load(args.data))
+    print(
+        f"Answer anchoring: the last result stated before 'answer is' equals the final answer in {agree:,} of "
+        f"{total:,} samples ({agree / max(total, 1):.1%}), all problems.\n"
+    )
     print(REFERENCE)
     return 0
 
