@@ -62,7 +62,7 @@ class Truncation(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     mode: Literal["words", "reasoning_words"] = "reasoning_words"
-    limit: int = Field(default=25, ge=1)
+    limit: int = Field(default=25, ge=1, le=1_000_000)
 
     def cut(self, text: str) -> str:
         """The prefix of `text` a judge reads; the whole text when it has fewer than `limit` counted words."""

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from orchestrator.aggregate import answer_pattern
 from orchestrator.backends import BackendConfig
+from orchestrator.backends.base import MAX_SEED
 from orchestrator.backends.sim.config import SimConfig
 from orchestrator.backends.stack import Limits
 from orchestrator.budget import Budget
@@ -31,7 +32,6 @@ MAX_TASK_FILE_BYTES = 1_000_000
 MAX_YAML_DEPTH = 64
 MAX_YAML_VALUES = 100_000
 MAX_NUMBER_CHARS = 100
-MAX_SEED = 2**31 - 1
 
 DEFAULT_PROMPT = (
     "Solve the following problem. Think step by step, then give the final answer "

@@ -37,9 +37,9 @@ class FetchSettings(BaseModel):
         default_factory=list,
         description="Hosts that may be fetched; 'example.org' also allows its subdomains. Empty: none.",
     )
-    timeout_s: float = Field(10, gt=0, description="Limit for the whole fetch, redirects included, in seconds.")
-    max_bytes: int = Field(1_000_000, ge=1, description="Bytes read from the response at most.")
-    max_chars: int = Field(20_000, ge=1, description="Characters of text returned at most.")
+    timeout_s: float = Field(10, gt=0, le=600, description="Limit for the whole fetch, redirects included, in seconds.")
+    max_bytes: int = Field(1_000_000, ge=1, le=1 << 30, description="Bytes read from the response at most.")
+    max_chars: int = Field(20_000, ge=1, le=1 << 28, description="Characters of text returned at most.")
     allow_private: bool = Field(
         False,
         description="Also fetch allowed host names that resolve to loopback, private or link-local addresses "

@@ -19,7 +19,7 @@ class KbSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     file: Path | None = Field(None, description="A JSON file holding one object of key -> answer.")
-    latency_s: float = Field(0, ge=0, description="Seconds each lookup waits before answering.")
+    latency_s: float = Field(0, ge=0, le=3600, description="Seconds each lookup waits before answering.")
 
 
 class KbArgs(BaseModel):

@@ -15,11 +15,11 @@ _MAX_MESSAGE_CHARS = 1000  # of an error's last line; the rest is cut
 class PythonSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    timeout_s: float = Field(10, gt=0, description="Wall-clock limit per call, in seconds.")
-    memory_mb: int = Field(512, ge=64, description="Address-space limit of the child process, in MiB.")
-    max_output_bytes: int = Field(64_000, ge=1, description="Output kept per stream; the rest is dropped.")
-    max_file_bytes: int = Field(16_000_000, ge=0, description="Largest file the code may write.")
-    max_processes: int = Field(64, ge=1, description="Processes and threads the child may add (RLIMIT_NPROC).")
+    timeout_s: float = Field(10, gt=0, le=3600, description="Wall-clock limit per call, in seconds.")
+    memory_mb: int = Field(512, ge=64, le=1_048_576, description="Address-space limit of the child process, in MiB.")
+    max_output_bytes: int = Field(64_000, ge=1, le=1 << 30, description="Output kept per stream; the rest is dropped.")
+    max_file_bytes: int = Field(16_000_000, ge=0, le=1 << 40, description="Largest file the code may write.")
+    max_processes: int = Field(64, ge=1, le=4096, description="Processes and threads the child may add (RLIMIT_NPROC).")
     namespaces: bool = Field(True, description="Also isolate network and processes with `unshare` where it works.")
 
     def limits(self) -> Limits:

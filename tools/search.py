@@ -42,7 +42,7 @@ class SearchSettings(BaseModel):
     api_key_env: str = Field("BRAVE_SEARCH_API_KEY", description="Environment variable holding the API key.")
     url: str = Field(BRAVE_URL, description="The web search endpoint (overridable, e.g. for a proxy).")
     k: int = Field(5, ge=1, le=MAX_K, description="Hits returned when a call does not say.")
-    timeout_s: float = Field(10, gt=0, description="Limit per web search request, in seconds.")
+    timeout_s: float = Field(10, gt=0, le=600, description="Limit per web search request, in seconds.")
 
     @property
     def configured(self) -> bool:

@@ -21,6 +21,10 @@ def new_request_id() -> str:
     return uuid.uuid4().hex
 
 
+MAX_SEED = 2**31 - 1
+"""The largest sampling, simulator or replay-order seed a task file may give."""
+
+
 class FinishReason(StrEnum):
     STOP = "stop"
     LENGTH = "length"

@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from orchestrator.backends.base import BackendInfo, SamplingParams
+from orchestrator.backends.base import MAX_SEED, BackendInfo, SamplingParams
 from orchestrator.backends.sim._stable import seeded_rng
 from orchestrator.backends.sim.backend import SimBackend
 from orchestrator.backends.sim.config import GpuPreset, ModelPreset, SimConfig
@@ -48,7 +48,7 @@ class ReplayConfig(BaseModel):
 
     kind: Literal["replay"] = "replay"
     traces: str = Field(min_length=1)
-    order_seed: int | None = None
+    order_seed: int | None = Field(None, ge=0, le=MAX_SEED)
     model: ModelPreset = "llama-3-8b"
     gpu: GpuPreset = "h200"
     time_scale: float = Field(default=0.0, ge=0.0, le=1000.0)

@@ -20,8 +20,8 @@ class Limits(BaseModel):
     retries: int = Field(2, ge=0, le=20)
     backoff_s: float = Field(0.5, ge=0, le=60)
     backoff_max_s: float = Field(30.0, ge=0, le=3600)
-    request_timeout_s: float | None = Field(None, gt=0)
-    run_timeout_s: float | None = Field(None, gt=0)
+    request_timeout_s: float | None = Field(None, gt=0, le=86_400)
+    run_timeout_s: float | None = Field(None, gt=0, le=604_800)
 
 
 def with_limits(backend: Backend, limits: Limits) -> Backend:

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from orchestrator.backends.base import MAX_SEED
+
 ModelPreset = Literal["qwen3-4b", "llama-3-8b", "qwen3-8b", "qwen3-32b"]
 GpuPreset = Literal["h100", "h200"]
 
@@ -31,7 +33,7 @@ class SimConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     kind: Literal["sim"] = "sim"
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)
     model: ModelPreset = "llama-3-8b"
     gpu: GpuPreset = "h200"
     time_scale: float = Field(default=1.0, ge=0.0, le=1000.0)
