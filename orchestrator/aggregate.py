@@ -41,14 +41,8 @@ _NOT_AN_ANSWER_LINE = re.compile(
     r"okay|ok|alright|step)\b|\banswer\b|[:?,;]$|\.\.\.$|</?\w+>|\\(?:boxed|fbox)\b",
     re.IGNORECASE,
 )
-_WRAPPERS = (
-    re.compile(r"^\$\$?([^$]*)\$\$?$"),
-    re.compile(r"^\\\((.*)\\\)$", re.DOTALL),
-    re.compile(r"^\\\[(.*)\\\]$", re.DOTALL),
-    re.compile(r"^\*\*?(.*?)\*?\*$", re.DOTALL),
-    re.compile(r"^[\"\u201c\u201d](.*)[\"\u201c\u201d]$", re.DOTALL),
-    re.compile(r"^['\u2018\u2019`](.*)['\u2018\u2019`]$", re.DOTALL),
-)
+_DOUBLE_QUOTES = '"\u201c\u201d'
+_SINGLE_QUOTES = "'\u2018\u2019`"
 
 
 def extract_answer(text: str, pattern: re.Pattern[str] | None = None) -> str | None:
@@ -138,19 +132,85 @@ def _last_line(text: str) -> str | None:
 
 
 def _clean(answer: str) -> str:
-    """`answer` without surrounding space, trailing period, `$`, `**`, quotes (to a fixed point)."""
-    previous = None
-    while answer != previous:
-        previous = answer
-        answer = _unwrap_once(answer.strip().removesuffix(".").strip())
-    return answer
+    """`answer` without surrounding space, trailing period, `$`, `**`, quotes (to a fixed point).
+
+    Works on a window of `answer` rather than on copies, so a long run of wrappers costs linear time.
+    """
+    span = (0, len(answer))
+    while True:
+        trimmed = _trim(answer, *span)
+        unwrapped = _unwrap_once(answer, *trimmed) or trimmed
+        if unwrapped == span:
+            return answer[span[0] : span[1]]
+        span = unwrapped
 
 
-def _unwrap_once(answer: str) -> str:
-    for wrapper in _WRAPPERS:
-        if match := wrapper.match(answer):
-            return match.group(1)
-    return answer
+def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+    """The window without surrounding whitespace and one trailing period (then whitespace again)."""
+    start, end = _strip(text, start, end)
+    if end > start and text[end - 1] == ".":
+        end -= 1
+    return _strip(text, start, end)
+
+
+def _strip(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+Span = tuple[int, int]
+
+
+def _unwrap_once(text: str, start: int, end: int) -> Span | None:
+    """The inside of the first wrapper around `text[start:end]` that applies, or None."""
+    return (
+        _dollars(text, start, end)
+        or _delimited(text, start, end, "\\(", "\\)")
+        or _delimited(text, start, end, "\\[", "\\]")
+        or _stars(text, start, end)
+        or _quoted(text, start, end, _DOUBLE_QUOTES)
+        or _quoted(text, start, end, _SINGLE_QUOTES)
+    )
+
+
+def _dollars(text: str, start: int, end: int) -> Span | None:
+    """`$x$` or `$$x$$` (one or two on each side) around an `x` with no `$`."""
+    if end - start < 2 or text[start] != "$" or text[end - 1] != "$":
+        return None
+    for lead in (2, 1) if text[start + 1] == "$" else (1,):
+        inside = start + lead
+        closing = text.find("$", inside, end)
+        closing = end if closing < 0 else closing
+        if 1 <= end - closing <= 2 and text.count("$", closing, end) == end - closing:
+            return inside, closing
+    return None
+
+
+def _delimited(text: str, start: int, end: int, opening: str, closing: str) -> Span | None:
+    if end - start >= 4 and text.startswith(opening, start, end) and text.endswith(closing, start, end):
+        return start + 2, end - 2
+    return None
+
+
+def _stars(text: str, start: int, end: int) -> Span | None:
+    """`*x*` or `**x**`: one or two stars on each side, as many as fit (markdown emphasis)."""
+    size = end - start
+    if size < 2 or text[start] != "*" or text[end - 1] != "*":
+        return None
+    for lead in (2, 1) if text[start + 1] == "*" else (1,):
+        for tail in (2, 1):
+            if size - lead - tail >= 0 and (tail == 1 or text[end - 2] == "*"):
+                return start + lead, end - tail
+    return None
+
+
+def _quoted(text: str, start: int, end: int, quotes: str) -> Span | None:
+    if end - start >= 2 and text[start] in quotes and text[end - 1] in quotes:
+        return start + 1, end - 1
+    return None
 
 
 # --- normalisation ------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ cut into chunks; extraction never raises and normalisation is idempotent.
 import asyncio
 import itertools
 import json
+import re
 import string
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,14 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from orchestrator.aggregate import answer_pattern, extract_answer, majority_vote, normalize_answer, weighted_vote
+from orchestrator.aggregate import (
+    _clean,
+    answer_pattern,
+    extract_answer,
+    majority_vote,
+    normalize_answer,
+    weighted_vote,
+)
 from orchestrator.backends.sim import SimBackend, SimConfig
 from orchestrator.backends.sim.script import FallbackScript, ScriptOutput, ScriptRequest
 from orchestrator.errors import PlanError, TaskFileError
@@ -285,6 +293,39 @@ def test_extraction_never_raises_and_gives_a_clean_answer_or_none(text: str) -> 
 def test_normalisation_is_idempotent(answer: str) -> None:
     once = normalize_answer(answer)
     assert normalize_answer(once) == once
+
+
+_REGEX_WRAPPERS = (
+    re.compile(r"^\$\$?([^$]*)\$\$?$"),
+    re.compile(r"^\\\((.*)\\\)$", re.DOTALL),
+    re.compile(r"^\\\[(.*)\\\]$", re.DOTALL),
+    re.compile(r"^\*\*?(.*?)\*?\*$", re.DOTALL),
+    re.compile(r"^[\"\u201c\u201d](.*)[\"\u201c\u201d]$", re.DOTALL),
+    re.compile(r"^['\u2018\u2019`](.*)['\u2018\u2019`]$", re.DOTALL),
+)
+
+
+def clean_by_regex(answer: str) -> str:
+    """`aggregate._clean` as it was first written: regular expressions applied to copies, to a fixed point."""
+    previous = None
+    while answer != previous:
+        previous = answer
+        answer = answer.strip().removesuffix(".").strip()
+        match = next((m for wrapper in _REGEX_WRAPPERS if (m := wrapper.match(answer))), None)
+        answer = match.group(1) if match else answer
+    return answer
+
+
+wrappers = st.lists(st.sampled_from([*"$*\\()[]\"'`.x \n", "\u201c", "\u201d", "\u2018", "\u2019"]), max_size=16)
+
+
+@MANY
+@given(text=st.one_of(wrappers.map("".join), answers))
+@example("***a*")
+@example("$$")
+@example("\\(\\)")
+def test_cleaning_on_a_window_unwraps_exactly_as_the_regular_expressions_do(text: str) -> None:
+    assert _clean(text) == clean_by_regex(text)
 
 
 simple_answers = st.one_of(
