@@ -292,7 +292,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.data.is_file():
         print(f"{args.data}: no such file", file=sys.stderr)
         return 2
-    pairs = sample_pairs(load(args.data), args.pairs_per_problem, args.seed, args.label)
+    problems = load(args.data)
+    pairs = sample_pairs(problems, args.pairs_per_problem, args.seed, args.label)
     train = [p for p in pairs if p.problem % 2 == 0]
     test = [p for p in pairs if p.problem % 2 == 1]
     feature = FeatureJudge(coefficients=fitted_coefficients(train)) if args.fit else FeatureJudge()
@@ -304,7 +305,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("words: mean words per cut trace; whole: share of traces the cut left whole.\n")
     print_table(rows)
     print(f"\nFeatureJudge: {rate:,.0f} pairs/s (pure Python, one core, per-trace cache cold at start).")
-    agree, total = stated_agreement(load(args.data))
+    agree, total = stated_agreement(problems)
     print(
         f"Answer anchoring: the last result stated before 'answer is' equals the final answer in {agree:,} of "
         f"{total:,} samples ({agree / max(total, 1):.1%}), all problems.\n"

@@ -131,6 +131,10 @@ def _last_line(text: str) -> str | None:
     return answer if _HAS_WORD.search(answer) and len(answer) <= _MAX_LINE_ANSWER else None
 
 
+Span = tuple[int, int]
+"""A window `text[start:end]` of an answer, as (start, end)."""
+
+
 def _clean(answer: str) -> str:
     """`answer` without surrounding space, trailing period, `$`, `**`, quotes (to a fixed point).
 
@@ -145,7 +149,7 @@ def _clean(answer: str) -> str:
         span = unwrapped
 
 
-def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+def _trim(text: str, start: int, end: int) -> Span:
     """The window without surrounding whitespace and one trailing period (then whitespace again)."""
     start, end = _strip(text, start, end)
     if end > start and text[end - 1] == ".":
@@ -153,15 +157,12 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
     return _strip(text, start, end)
 
 
-def _strip(text: str, start: int, end: int) -> tuple[int, int]:
+def _strip(text: str, start: int, end: int) -> Span:
     while start < end and text[start].isspace():
         start += 1
     while end > start and text[end - 1].isspace():
         end -= 1
     return start, end
-
-
-Span = tuple[int, int]
 
 
 def _unwrap_once(text: str, start: int, end: int) -> Span | None:

@@ -196,7 +196,7 @@ class DeepPruneMonitor:
 
     def ended(self, report: ThreadReport) -> None:
         self._trackers.pop(report.index, None)
-        if report.status is ThreadStatus.DONE and report.answer is not None:
+        if self.anchor and report.status is ThreadStatus.DONE and report.answer is not None:
             self._tally.add(report.answer)
         cluster = self._placed.get(report.index)
         if cluster is not None and report.answered:
